@@ -1,0 +1,38 @@
+# mmembed developer entry points. `make install` sets everything up in .venv;
+# every other target depends on it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mmembed-install-stamp
+INSTALL_INPUTS := setup.py requirements/runtime.txt requirements/tests.txt \
+	requirements/build.txt requirements/mminstall.txt tools/misc/install_env.sh
+
+# demo knobs
+DEMO_DIR ?= work_dirs/demo
+DEMO_DATA ?= data/synthetic
+DEMO_CONFIG ?= configs/embedmask/embedmask_r18_fpn_synthetic.py
+
+.PHONY: install test demo clean-demo lint
+
+install: $(STAMP)
+	@$(PY) tools/misc/check_install.py
+
+$(STAMP): $(INSTALL_INPUTS)
+	PYTHON=$(PYTHON) VENV=$(VENV) bash tools/misc/install_env.sh
+	@touch $(STAMP)
+
+test: install
+	$(PY) -m pytest tests -q -p no:cacheprovider
+
+demo: install
+	$(PY) tools/misc/make_synthetic_coco.py --out-dir $(DEMO_DATA)
+	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
+	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_DIR)/epoch_$$($(PY) -c "from mmengine import Config; print(Config.fromfile('$(DEMO_CONFIG)').train_cfg.max_epochs)").pth \
+		--work-dir $(DEMO_DIR) --out $(DEMO_DIR)/predictions.pkl
+	$(PY) demo/image_demo.py $(DEMO_DATA)/val/000000.png $(DEMO_CONFIG) \
+		--weights $(DEMO_DIR)/epoch_$$($(PY) -c "from mmengine import Config; print(Config.fromfile('$(DEMO_CONFIG)').train_cfg.max_epochs)").pth \
+		--out-dir $(DEMO_DIR)/vis --pred-score-thr 0.3
+	@echo "prediction picture: $(DEMO_DIR)/vis/vis/000000.png"
+
+clean-demo:
+	rm -rf $(DEMO_DIR) $(DEMO_DATA)

@@ -1,0 +1,619 @@
+# Copyright (c) mmembed authors. All rights reserved.
+"""EmbedMask: Embedding Coupling for One-stage Instance Segmentation.
+
+Paper: Ying et al., arXiv 1912.01954 (v1). Official code:
+``yinghdb/EmbedMask`` ``fcos_core/modeling/rpn/embed_mask/{embed_mask,loss,
+inference}.py`` (v1 = ``3b4d9fb``, v3 = ``e9d6142``); constants in
+``specs/methods.md`` section 1.
+
+Shape shorthand: B images, L levels, D embedding length, M margin length
+(1 = one margin per proposal, D = one per dimension), S spatial embedding
+dims (0 or 2), P positives / proposals of one image, G ground truths,
+N detections, (h, w) the stride-4 pixel-embedding map.
+
+A pixel p belongs to proposal j with probability
+``exp(-sum_d m_jd (e_pd - q_jd)^2)`` (m = 1 / (2 sigma^2)).
+
+Paper (v1) vs released code (v3), each one config key (defaults = paper):
+
+================================  ==================  =====================
+key                               paper / v1          official v3
+================================  ==================  =====================
+box head ``embed_dim``            32                  16
+``spatial_dims`` (both heads)     0                   2 (+ coords / 100 with
+                                                      a learnable scale)
+box head ``margin_per_dim``       False (1 margin)    True (D margins)
+box head ``margin_source``        ``'box'`` (1x1 conv ``'tower'`` (3x3 conv on
+                                  on detached l,t,r,b bbox tower / 32)
+                                  x stride / 800)
+mask head ``proposal_sampling``   ``'iou_mean'``      ``'best_iou'``
+mask head ``loss_region``         ``'box'`` (GT box   ``'image'``
+                                  + 10 % + 1 px)
+mask head ``normalize_by``        ``'all_gts'``       ``'sampled_gts'``
+mask head ``loss_smooth``         weight 0.1          None
+``test_cfg.mask_box_expand``      0                   2 (cells at stride 4)
+``test_cfg.mask_thr``             0.5                 0.53
+================================  ==================  =====================
+"""
+import math
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule, Scale
+from mmdet.models.dense_heads.base_mask_head import BaseMaskHead
+from mmdet.registry import MODELS
+from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
+                         OptInstanceList, OptMultiConfig)
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ..utils.embedding_kernel import (embedding_logprob,
+                                      embedding_logprob_pairs)
+from ..utils.mask_ops import (candidate_out_regions, paste_ragged_logits,
+                              rescale_gt_masks, upsampled_size)
+from ..utils.ragged_ops import (boxes_to_cells, chunk_ranges, ragged_grid,
+                                region_areas)
+from ..utils.sample_selection import (SAMPLING_MODES,
+                                      select_proposal_samples)
+from .fcos_code_head import FCOSCodeHead
+
+
+def prior_margin_bias(prior_margin: float) -> float:
+    """Log-margin bias that gives probability 0.5 at embedding distance
+    ``prior_margin`` (official v3 ``PRIOR_MARGIN 2`` -> log(ln 2 / 4))."""
+    return math.log(math.log(2) / prior_margin**2)
+
+
+@MODELS.register_module()
+class EmbedMaskBoxHead(FCOSCodeHead):
+    """FCOS head that also predicts a proposal embedding (D) and a margin
+    (1 or D, predicted in log space and exp-activated) at every location.
+
+    The code of a location is ``[embedding (D) | margin (M)]``. The spatial
+    coordinate term of v3 embeddings is added by :class:`EmbedMaskHead`,
+    which owns the learnable position scale shared by pixel and proposal
+    embeddings.
+
+    Args:
+        embed_dim (int): D. Paper 32, v3 16.
+        margin_per_dim (bool): One margin per dimension (v3) or one per
+            proposal (paper).
+        margin_source (str): ``'box'``: 1x1 conv on the detached predicted
+            (l, t, r, b) x stride / ``box_margin_norm`` (paper / v1
+            ``BOX_TO_MARGIN_BLOCK``); ``'tower'``: 3x3 conv on the bbox tower
+            x ``margin_tower_scale`` (v3 ``MARGIN_REDUCE_FACTOR 32``).
+        margin_tower_scale (float): see ``margin_source``. Defaults to 1/32.
+        box_margin_norm (float): see ``margin_source``. Defaults to 800.
+        spatial_dims (int): S; with ``margin_per_dim`` the first S margins
+            get a per-level learnable scale (v3 ``margin_scales``).
+        prior_margin (float): initial embedding distance at which the
+            probability is 0.5 (sets the margin conv's bias).
+        sample_in_mask (bool): see :class:`FCOSCodeHead`. True in paper and
+            v3.
+        **kwargs: Passed unchanged to :class:`mmdet.models.FCOSHead`.
+    """
+
+    def __init__(self,
+                 *,
+                 embed_dim: int = 32,
+                 margin_per_dim: bool = False,
+                 margin_source: str = 'box',
+                 margin_tower_scale: float = 1 / 32,
+                 box_margin_norm: float = 800.,
+                 spatial_dims: int = 0,
+                 prior_margin: float = 2.0,
+                 sample_in_mask: bool = True,
+                 **kwargs) -> None:
+        if embed_dim < 1:
+            raise ValueError(f'embed_dim must be >= 1, got {embed_dim}')
+        if margin_source not in ('box', 'tower'):
+            raise ValueError("margin_source must be 'box' or 'tower', got "
+                             f'{margin_source!r}')
+        if not 0 <= spatial_dims <= embed_dim:
+            raise ValueError(f'spatial_dims must be in [0, embed_dim='
+                             f'{embed_dim}], got {spatial_dims}')
+        self.embed_dim = embed_dim
+        self.margin_dims = embed_dim if margin_per_dim else 1
+        self.margin_source = margin_source
+        self.margin_tower_scale = margin_tower_scale
+        self.box_margin_norm = box_margin_norm
+        self.spatial_dims = spatial_dims
+        self.prior_margin = prior_margin
+        # read by FCOSCodeHead.__init__ and _init_layers
+        self.code_channels = embed_dim + self.margin_dims
+        super().__init__(sample_in_mask=sample_in_mask, **kwargs)
+
+    def _init_layers(self) -> None:
+        super()._init_layers()
+        self.conv_embed = nn.Conv2d(
+            self.feat_channels, self.embed_dim, 3, padding=1)
+        if self.margin_source == 'tower':
+            self.conv_margin = nn.Conv2d(
+                self.feat_channels, self.margin_dims, 3, padding=1)
+        else:
+            self.conv_margin = nn.Conv2d(4, self.margin_dims, 1)
+        self.margin_scales = nn.ModuleList(
+            [Scale(1.0) for _ in self.strides]) \
+            if self.spatial_dims and self.margin_dims > 1 else None
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        nn.init.constant_(self.conv_margin.bias,
+                          prior_margin_bias(self.prior_margin))
+
+    def forward_code(self, cls_feat: Tensor, reg_feat: Tensor,
+                     bbox_pixels: Tensor, level: int) -> Tensor:
+        """(B, D + M, H, W): embeddings, then exp-activated margins."""
+        embeds = self.conv_embed(reg_feat)
+        if self.margin_source == 'tower':
+            log_margins = self.conv_margin(reg_feat * self.margin_tower_scale)
+        else:
+            # the margin reads the box but must not train the box branch
+            log_margins = self.conv_margin(bbox_pixels.detach() /
+                                           self.box_margin_norm)
+        if self.margin_scales is not None:
+            num = self.spatial_dims
+            log_margins = torch.cat([
+                self.margin_scales[level](log_margins[:, :num]),
+                log_margins[:, num:]
+            ], dim=1)
+        return torch.cat([embeds, log_margins.float().exp()], dim=1)
+
+
+@MODELS.register_module()
+class EmbedMaskHead(BaseMaskHead):
+    """Pixel-embedding branch and mask losses / inference of EmbedMask.
+
+    Takes P3 (``in_level``) through ``stacked_convs`` convs and a predictor
+    to D pixel-embedding channels at stride 8, adds the spatial term, and
+    upsamples bilinearly x2 to stride 4 (official ``MASK_SCALE_FACTOR 2``).
+    Works behind any :class:`FCOSCodeHead` whose codes are
+    ``[embedding (D) | margin (M)]``, such as :class:`EmbedMaskBoxHead`.
+
+    Args:
+        in_channels (int): FPN channels.
+        feat_channels (int): Mask tower width.
+        stacked_convs (int): Convs in the mask tower (4; the paper's "five
+            layers" count the predictor).
+        embed_dim (int): D, must equal the box head's.
+        margin_dims (int): M, 1 or D, must equal the box head's.
+        spatial_dims (int): S (v3: 2): ``position_scale * (x, y) / 100`` is
+            added to the first S dims of pixel and proposal embeddings.
+        coord_scale (float): the 1/100 above.
+        in_level (int): FPN level of the pixel branch (0 = P3).
+        in_stride (int): its stride (8).
+        upsample_factor (int): map stride = in_stride / upsample_factor.
+        conv_bias (bool): bias in tower convs (the official towers have one
+            next to GN; needed to load converted official weights).
+        norm_cfg (dict): tower norm.
+        proposal_sampling (str): ``'iou_mean'`` (paper) or ``'best_iou'``
+            (v3), see :func:`select_proposal_samples`.
+        sample_iou_thr (float): IoU threshold of ``'iou_mean'``.
+        loss_region (str): ``'box'`` (paper: pixels inside the GT box grown
+            by ``box_expand_ratio`` of its size plus ``box_expand_cells``
+            cells) or ``'image'`` (v3: the whole map).
+        box_expand_ratio (float): see ``loss_region``. Defaults to 0.1.
+        box_expand_cells (int): see ``loss_region``. Defaults to 1.
+        normalize_by (str): per-image denominator of the mask and smooth
+            losses: ``'all_gts'`` (paper / v1: every GT of the image) or
+            ``'sampled_gts'`` (v3: GTs that have samples); the result is then
+            averaged over images.
+        loss_mask (dict): Mask loss on probabilities. Defaults to the
+            official per-instance Lovász hinge, weight 0.5.
+        loss_smooth (dict, optional): Paper's smooth loss (weight 0.1);
+            None disables it (v3).
+        max_masks_to_train (int): cap on GTs per image in the mask loss,
+            -1 = no cap (memory guard for crowded images).
+        train_cfg, test_cfg (dict): ``test_cfg`` keys: ``mask_thr``
+            (probability threshold), ``mask_box_expand`` (cells at stride 4
+            around the box where probabilities are computed; elsewhere the
+            log-probability is -10, as in official v3), ``mask_chunk_pixels``
+            (memory budget: output pixels pasted per chunk).
+        init_cfg (dict): Normal(0, 0.01) on convs, as the official heads.
+    """
+
+    TEST_CFG_KEYS = ('mask_thr', 'mask_box_expand', 'mask_chunk_pixels')
+    OUTSIDE_LOGPROB = -10.0  # official v3 MaskProb_cuda.cu initial value
+
+    def __init__(self,
+                 *,
+                 in_channels: int = 256,
+                 feat_channels: int = 256,
+                 stacked_convs: int = 4,
+                 embed_dim: int = 32,
+                 margin_dims: int = 1,
+                 spatial_dims: int = 0,
+                 coord_scale: float = 0.01,
+                 in_level: int = 0,
+                 in_stride: int = 8,
+                 upsample_factor: int = 2,
+                 conv_bias: bool = True,
+                 norm_cfg: OptConfigType = dict(
+                     type='GN', num_groups=32, requires_grad=True),
+                 proposal_sampling: str = 'iou_mean',
+                 sample_iou_thr: float = 0.5,
+                 loss_region: str = 'box',
+                 box_expand_ratio: float = 0.1,
+                 box_expand_cells: int = 1,
+                 normalize_by: str = 'all_gts',
+                 loss_mask: ConfigType = dict(
+                     type='LovaszHingeLoss',
+                     input_type='probs',
+                     prob_eps=1e-9,
+                     loss_weight=0.5),
+                 loss_smooth: OptConfigType = dict(
+                     type='SmoothEmbeddingLoss', loss_weight=0.1),
+                 max_masks_to_train: int = -1,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 init_cfg: OptMultiConfig = dict(
+                     type='Normal', layer='Conv2d', std=0.01)) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if margin_dims not in (1, embed_dim):
+            raise ValueError(f'margin_dims must be 1 or embed_dim '
+                             f'({embed_dim}), got {margin_dims}')
+        if not 0 <= spatial_dims <= embed_dim:
+            raise ValueError(f'spatial_dims must be in [0, {embed_dim}], got '
+                             f'{spatial_dims}')
+        if proposal_sampling not in SAMPLING_MODES:
+            raise ValueError(f'proposal_sampling must be one of '
+                             f'{SAMPLING_MODES}, got {proposal_sampling!r}')
+        if loss_region not in ('box', 'image'):
+            raise ValueError("loss_region must be 'box' or 'image', got "
+                             f'{loss_region!r}')
+        if normalize_by not in ('all_gts', 'sampled_gts'):
+            raise ValueError("normalize_by must be 'all_gts' or "
+                             f"'sampled_gts', got {normalize_by!r}")
+        if in_stride % upsample_factor:
+            raise ValueError(f'in_stride {in_stride} is not divisible by '
+                             f'upsample_factor {upsample_factor}')
+        self.embed_dim = embed_dim
+        self.margin_dims = margin_dims
+        self.spatial_dims = spatial_dims
+        self.coord_scale = coord_scale
+        self.in_level = in_level
+        self.in_stride = in_stride
+        self.upsample_factor = upsample_factor
+        self.mask_stride = in_stride // upsample_factor
+        self.proposal_sampling = proposal_sampling
+        self.sample_iou_thr = sample_iou_thr
+        self.loss_region = loss_region
+        self.box_expand_ratio = box_expand_ratio
+        self.box_expand_cells = box_expand_cells
+        self.normalize_by = normalize_by
+        self.max_masks_to_train = max_masks_to_train
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+        self.loss_mask = MODELS.build(loss_mask)
+        self.loss_smooth = MODELS.build(loss_smooth) if loss_smooth else None
+
+        self.mask_convs = nn.ModuleList([
+            ConvModule(
+                in_channels if i == 0 else feat_channels,
+                feat_channels,
+                3,
+                padding=1,
+                norm_cfg=norm_cfg,
+                bias=conv_bias) for i in range(stacked_convs)
+        ])
+        self.conv_pixel = nn.Conv2d(
+            feat_channels if stacked_convs else in_channels, embed_dim, 3,
+            padding=1)
+        self.position_scale = Scale(1.0) if spatial_dims else None
+
+    # ------------------------------------------------------------------ #
+    # shared pieces
+    # ------------------------------------------------------------------ #
+    def _coord_term(self, points: Tensor) -> Tensor:
+        """(K, 2) pixel (x, y) -> (K, S) term added to spatial dims."""
+        return self.position_scale(points * self.coord_scale)
+
+    def forward(self,
+                x: Tuple[Tensor, ...],
+                positive_infos: OptInstanceList = None) -> Tuple[Tensor]:
+        """Pixel embeddings.
+
+        Args:
+            x: FPN features; ``x[in_level]`` is (B, in_channels, H/8, W/8).
+            positive_infos: unused (codes reach :meth:`loss_by_feat` and
+                :meth:`predict_by_feat` directly); accepted for the
+                :class:`BaseMaskHead` contract.
+
+        Returns:
+            tuple with one (B, D, H/4, W/4) tensor.
+        """
+        feat = x[self.in_level]
+        for conv in self.mask_convs:
+            feat = conv(feat)
+        embeds = self.conv_pixel(feat)
+        if self.spatial_dims:
+            height, width = embeds.shape[-2:]
+            # location (x, y) = index * stride + stride // 2, as the official
+            # compute_locations; the same convention as mmdet's priors
+            ys = torch.arange(height, device=embeds.device,
+                              dtype=embeds.dtype) * self.in_stride
+            xs = torch.arange(width, device=embeds.device,
+                              dtype=embeds.dtype) * self.in_stride
+            half = self.in_stride // 2
+            coords = torch.stack(
+                torch.meshgrid(xs + half, ys + half, indexing='xy'), dim=-1)
+            coord_term = self._coord_term(coords.reshape(-1, 2)).t().reshape(
+                1, 2, height, width)[:, :self.spatial_dims]
+            embeds = torch.cat([
+                embeds[:, :self.spatial_dims] + coord_term,
+                embeds[:, self.spatial_dims:]
+            ], dim=1)
+        if self.upsample_factor > 1:
+            embeds = F.interpolate(
+                embeds,
+                scale_factor=self.upsample_factor,
+                mode='bilinear',
+                align_corners=False)
+        return (embeds, )
+
+    def split_codes(self, codes: Tensor,
+                    points: Tensor) -> Tuple[Tensor, Tensor]:
+        """Codes ``[embedding | margin]`` -> (embeddings (K, D) with the
+        spatial term added, margins (K, M))."""
+        expected = self.embed_dim + self.margin_dims
+        if codes.dim() != 2 or codes.shape[1] != expected:
+            raise ValueError(
+                f'{type(self).__name__}: codes must be (K, {expected}) = '
+                f'embed_dim {self.embed_dim} + margin_dims '
+                f'{self.margin_dims}, got {tuple(codes.shape)}; make the box '
+                "head's embed_dim / margin_per_dim match the mask head's")
+        embeds, margins = codes.split([self.embed_dim, self.margin_dims], 1)
+        if self.spatial_dims:
+            embeds = torch.cat([
+                embeds[:, :self.spatial_dims] +
+                self._coord_term(points)[:, :self.spatial_dims],
+                embeds[:, self.spatial_dims:]
+            ], dim=1)
+        return embeds, margins
+
+    # ------------------------------------------------------------------ #
+    # training
+    # ------------------------------------------------------------------ #
+    def loss_by_feat(self,
+                     pixel_embeds: Tensor,
+                     batch_gt_instances: InstanceList,
+                     batch_img_metas: List[dict],
+                     positive_infos: InstanceList,
+                     batch_gt_instances_ignore: OptInstanceList = None
+                     ) -> dict:
+        """Lovász mask loss (per instance, on probabilities) and the smooth
+        loss.
+
+        Args:
+            pixel_embeds: (B, D, h, w) from :meth:`forward`.
+            batch_gt_instances: GT with ``bboxes``, ``labels`` and ``masks``
+                (padded to the batch input shape by ``BaseMaskHead.loss``).
+            batch_img_metas: image metas.
+            positive_infos: from the box head's ``get_positive_infos()``.
+            batch_gt_instances_ignore: accepted by name; crowd regions are
+                not used (the box head warns about them).
+
+        Returns:
+            dict with ``loss_mask`` and, if enabled, ``loss_smooth``.
+        """
+        if positive_infos is None:
+            raise ValueError(f'{type(self).__name__} needs positive_infos '
+                             'from an FCOSCodeHead-style box head')
+        num_imgs = len(batch_img_metas)
+        map_h, map_w = pixel_embeds.shape[-2:]
+        # "meaningless loss" of the official code: every prediction stays in
+        # the graph even when no GT has a sample (DDP, empty batches)
+        zero = pixel_embeds.sum() * 0 + sum(
+            info.codes.sum() for info in positive_infos) * 0
+
+        mask_probs, mask_targets, mask_valid, mask_weights = [], [], [], []
+        smooth_samples, smooth_inst, smooth_weights = [], [], []
+        inst_offset = 0
+        for img_id, (gt, info, meta) in enumerate(
+                zip(batch_gt_instances, positive_infos, batch_img_metas)):
+            if 'masks' not in gt:
+                raise ValueError(
+                    f'{type(self).__name__}: image {img_id} '
+                    f'({meta.get("img_path")}) has no GT masks; add '
+                    'LoadAnnotations(with_mask=True) to the train pipeline.')
+            if len(gt.masks) != len(gt.bboxes):
+                raise ValueError(
+                    f'{type(self).__name__}: image {img_id} '
+                    f'({meta.get("img_path")}) has {len(gt.bboxes)} boxes '
+                    f'but {len(gt.masks)} masks.')
+            samples = select_proposal_samples(
+                info.bboxes, gt.bboxes, info.pos_assigned_gt_inds,
+                self.proposal_sampling, self.sample_iou_thr)
+            if len(samples.gt_inds) == 0:
+                continue
+            sampled_gts, inst_ids = torch.unique_consecutive(
+                samples.gt_inds, return_inverse=True)
+            if 0 < self.max_masks_to_train < len(sampled_gts):
+                keep_gts = torch.randperm(
+                    len(sampled_gts),
+                    device=sampled_gts.device)[:self.max_masks_to_train]
+                keep = torch.zeros_like(sampled_gts, dtype=torch.bool)
+                keep[keep_gts] = True
+                keep_samples = keep[inst_ids]
+                samples = type(samples)(samples.pos_inds[keep_samples],
+                                        samples.gt_inds[keep_samples])
+                sampled_gts, inst_ids = torch.unique_consecutive(
+                    samples.gt_inds, return_inverse=True)
+            num_inst = len(sampled_gts)
+            embeds, margins = self.split_codes(
+                info.codes[samples.pos_inds], info.points[samples.pos_inds])
+            counts = torch.bincount(
+                inst_ids, minlength=num_inst).clamp(min=1)[:, None]
+            mean_embeds = embeds.new_zeros(num_inst, self.embed_dim).index_add(
+                0, inst_ids, embeds) / counts
+            mean_margins = margins.new_zeros(
+                num_inst, self.margin_dims).index_add(0, inst_ids,
+                                                      margins) / counts
+            logprob = embedding_logprob(pixel_embeds[img_id].flatten(1),
+                                        mean_embeds, mean_margins)
+            mask_probs.append(logprob.exp())
+            gt_masks = gt.masks[sampled_gts.cpu().numpy()].to_tensor(
+                dtype=torch.bool, device=pixel_embeds.device)
+            mask_targets.append(
+                rescale_gt_masks(gt_masks, (map_h, map_w)).flatten(1))
+            if self.loss_region == 'box':
+                mask_valid.append(
+                    self._box_region(gt.bboxes[sampled_gts],
+                                     (map_h, map_w)).flatten(1))
+            denom = len(gt) if self.normalize_by == 'all_gts' else num_inst
+            inst_weight = embeds.new_full((num_inst, ), 1.0 / denom)
+            mask_weights.append(inst_weight)
+            smooth_samples.append(torch.cat([embeds, margins], dim=1))
+            smooth_inst.append(inst_ids + inst_offset)
+            smooth_weights.append(inst_weight)
+            inst_offset += num_inst
+
+        if not mask_probs:
+            losses = dict(loss_mask=zero)
+            if self.loss_smooth is not None:
+                losses['loss_smooth'] = zero
+            return losses
+        loss_mask = self.loss_mask(
+            torch.cat(mask_probs),
+            torch.cat(mask_targets),
+            weight=torch.cat(mask_weights),
+            avg_factor=num_imgs,
+            valid_mask=torch.cat(mask_valid) if mask_valid else None)
+        losses = dict(loss_mask=loss_mask + zero)
+        if self.loss_smooth is not None:
+            samples_cat = torch.cat(smooth_samples)
+            losses['loss_smooth'] = self.loss_smooth(
+                samples_cat[:, :self.embed_dim],
+                torch.cat(smooth_inst),
+                samples_cat[:, self.embed_dim:],
+                num_insts=inst_offset,
+                weight=torch.cat(smooth_weights),
+                avg_factor=num_imgs) + zero
+        return losses
+
+    def _box_region(self, boxes: Tensor, map_size: Tuple[int, int]) -> Tensor:
+        """(G, 4) GT boxes in input pixels -> (G, h, w) bool: cells inside
+        the box grown by ``box_expand_ratio`` of its width / height plus
+        ``box_expand_cells`` cells (official v1 ``crop_by_box``)."""
+        stride = self.mask_stride
+        wh = (boxes[:, 2:] - boxes[:, :2]) / stride
+        grow = wh * self.box_expand_ratio + self.box_expand_cells
+        low = torch.floor(boxes[:, :2] / stride - grow)
+        high = torch.ceil(boxes[:, 2:] / stride + grow)
+        ys = torch.arange(map_size[0], device=boxes.device)[None, :, None]
+        xs = torch.arange(map_size[1], device=boxes.device)[None, None, :]
+        return (ys >= low[:, 1, None, None]) & (ys < high[:, 1, None, None]) \
+            & (xs >= low[:, 0, None, None]) & (xs < high[:, 0, None, None])
+
+    # ------------------------------------------------------------------ #
+    # inference
+    # ------------------------------------------------------------------ #
+    def _read_test_cfg(self) -> Tuple[float, int, int]:
+        cfg = self.test_cfg
+        if cfg is None:
+            raise ValueError(f'{type(self).__name__} needs a test_cfg with '
+                             f'{self.TEST_CFG_KEYS[:2]}')
+        missing = [k for k in ('mask_thr', 'mask_box_expand') if k not in cfg]
+        if missing:
+            raise KeyError(f'{type(self).__name__}: test_cfg lacks {missing}; '
+                           'paper: mask_thr=0.5, mask_box_expand=0; official '
+                           'v3: mask_thr=0.53, mask_box_expand=2')
+        mask_thr = float(cfg['mask_thr'])
+        if not math.exp(self.OUTSIDE_LOGPROB) < mask_thr < 1:
+            raise ValueError(f'test_cfg.mask_thr must be in (exp(-10), 1), '
+                             f'got {mask_thr}')
+        expand = int(cfg['mask_box_expand'])
+        if expand < 0:
+            raise ValueError(
+                f'test_cfg.mask_box_expand must be >= 0, got {expand}')
+        chunk = int(cfg.get('mask_chunk_pixels', 2_000_000))
+        if chunk <= 0:
+            raise ValueError(
+                f'test_cfg.mask_chunk_pixels must be > 0, got {chunk}')
+        return mask_thr, expand, chunk
+
+    def predict_by_feat(self,
+                        pixel_embeds: Tensor,
+                        results_list: InstanceList,
+                        batch_img_metas: List[dict],
+                        rescale: bool = True,
+                        **kwargs) -> InstanceList:
+        """Masks for the detections of the box head.
+
+        Args:
+            pixel_embeds: (B, D, h, w).
+            results_list: per image, detections with ``bboxes`` (input-image
+                pixels), ``scores``, ``labels``, ``codes``, ``points``.
+            batch_img_metas: metas with ``img_shape``, ``ori_shape``,
+                ``scale_factor``.
+            rescale: return boxes and masks at ``ori_shape`` (else at
+                ``img_shape``).
+
+        Returns:
+            per image :obj:`InstanceData` with ``bboxes`` (N, 4), ``scores``
+            (N,), ``labels`` (N,), ``masks`` (N, H, W) bool.
+        """
+        mask_thr, expand, chunk = self._read_test_cfg()
+        if kwargs:
+            raise TypeError(f'{type(self).__name__}.predict_by_feat got '
+                            f'unexpected arguments {sorted(kwargs)}')
+        if results_list is None:
+            raise ValueError(f'{type(self).__name__} needs the box head '
+                             'detections (results_list)')
+        thr = math.log(mask_thr)
+        map_size = tuple(pixel_embeds.shape[-2:])
+        outputs = []
+        for img_id, (results, meta) in enumerate(
+                zip(results_list, batch_img_metas)):
+            img_h, img_w = meta['img_shape'][:2]
+            out_size = tuple(meta['ori_shape'][:2]) if rescale else (img_h,
+                                                                     img_w)
+            masks = self._predict_masks_single(
+                pixel_embeds[img_id], results, (img_h, img_w), out_size,
+                map_size, expand, thr, chunk)
+            bboxes = results.bboxes
+            if rescale:
+                scale = bboxes.new_tensor(meta['scale_factor']).repeat(1, 2)
+                bboxes = bboxes / scale
+            out = InstanceData()
+            out.bboxes = bboxes
+            out.scores = results.scores
+            out.labels = results.labels
+            out.masks = masks
+            outputs.append(out)
+        return outputs
+
+    def _predict_masks_single(self, pixel_embeds: Tensor,
+                              results: InstanceData, input_size: Tuple[int,
+                                                                       int],
+                              out_size: Tuple[int, int],
+                              map_size: Tuple[int, int], expand: int,
+                              thr: float, chunk: int) -> Tensor:
+        """(N, H, W) bool masks of one image, computed only around each box
+        (cost grows with the summed box area, memory bounded by ``chunk``).
+        """
+        num = len(results)
+        masks = torch.zeros((num, *out_size),
+                            dtype=torch.bool,
+                            device=pixel_embeds.device)
+        if num == 0:
+            return masks
+        embeds, margins = self.split_codes(results.codes, results.points)
+        cells = boxes_to_cells(results.bboxes, self.mask_stride, expand,
+                               map_size)
+        up_size = upsampled_size(map_size, self.mask_stride, input_size,
+                                 out_size)
+        out_areas = region_areas(
+            candidate_out_regions(cells, up_size, map_size, out_size))
+        pixel_rows = pixel_embeds.flatten(1).t()  # (h * w, D)
+        for start, end in chunk_ranges(out_areas, chunk):
+            grid = ragged_grid(cells[start:end])
+            logprob = embedding_logprob_pairs(
+                pixel_rows, grid.ys * map_size[1] + grid.xs, grid.box_inds,
+                embeds[start:end], margins[start:end])
+            masks[start:end] = paste_ragged_logits(
+                logprob, cells[start:end], grid.offsets, map_size, up_size,
+                out_size, self.OUTSIDE_LOGPROB, thr)
+        return masks

@@ -1,0 +1,8 @@
+# Copyright (c) mmembed authors. All rights reserved.
+from .lovasz_hinge_loss import LovaszHingeLoss, lovasz_hinge, probs_to_logits
+from .smooth_embedding_loss import SmoothEmbeddingLoss, smooth_embedding_loss
+
+__all__ = [
+    'LovaszHingeLoss', 'lovasz_hinge', 'probs_to_logits',
+    'SmoothEmbeddingLoss', 'smooth_embedding_loss'
+]

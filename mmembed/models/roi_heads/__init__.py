@@ -1,0 +1,2 @@
+# Copyright (c) mmembed authors. All rights reserved.
+__all__ = []

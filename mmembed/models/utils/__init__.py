@@ -1,0 +1,16 @@
+# Copyright (c) mmembed authors. All rights reserved.
+from .embedding_kernel import embedding_logprob, embedding_logprob_pairs
+from .mask_ops import (candidate_out_regions, paste_ragged_logits,
+                       rescale_gt_masks, upsampled_size)
+from .ragged_ops import (RaggedGrid, boxes_to_cells, chunk_ranges,
+                         ragged_grid, region_areas)
+
+__all__ = [
+    'embedding_logprob', 'embedding_logprob_pairs', 'candidate_out_regions',
+    'paste_ragged_logits', 'rescale_gt_masks', 'upsampled_size', 'RaggedGrid',
+    'boxes_to_cells', 'chunk_ranges', 'ragged_grid', 'region_areas'
+]
+from .sample_selection import (SAMPLING_MODES, ProposalSamples,  # noqa: E402
+                               select_proposal_samples)
+
+__all__ += ['SAMPLING_MODES', 'ProposalSamples', 'select_proposal_samples']
