@@ -1,0 +1,8 @@
+# Copyright (c) mmembed authors. All rights reserved.
+from ._utils import (get_config_root, get_detector_cfg, get_repo_root,
+                     get_shared_data_root, tiny_embedmask_cfg)
+
+__all__ = [
+    'get_config_root', 'get_detector_cfg', 'get_repo_root',
+    'get_shared_data_root', 'tiny_embedmask_cfg'
+]
