@@ -11,6 +11,8 @@ INSTALL_INPUTS := setup.py requirements/runtime.txt requirements/tests.txt \
 DEMO_DIR ?= work_dirs/demo
 DEMO_DATA ?= data/synthetic
 DEMO_CONFIG ?= configs/embedmask/embedmask_r18_fpn_synthetic.py
+DEMO_IMAGE ?= 000005.png
+DEMO_SCORE_THR ?= 0.2
 
 .PHONY: install test demo clean-demo lint
 
@@ -27,12 +29,13 @@ test: install
 demo: install
 	$(PY) tools/misc/make_synthetic_coco.py --out-dir $(DEMO_DATA)
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR)
-	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_DIR)/epoch_$$($(PY) -c "from mmengine import Config; print(Config.fromfile('$(DEMO_CONFIG)').train_cfg.max_epochs)").pth \
+	$(PY) tools/test.py $(DEMO_CONFIG) $$(cat $(DEMO_DIR)/last_checkpoint) \
 		--work-dir $(DEMO_DIR) --out $(DEMO_DIR)/predictions.pkl
-	$(PY) demo/image_demo.py $(DEMO_DATA)/val/000000.png $(DEMO_CONFIG) \
-		--weights $(DEMO_DIR)/epoch_$$($(PY) -c "from mmengine import Config; print(Config.fromfile('$(DEMO_CONFIG)').train_cfg.max_epochs)").pth \
-		--out-dir $(DEMO_DIR)/vis --pred-score-thr 0.3
-	@echo "prediction picture: $(DEMO_DIR)/vis/vis/000000.png"
+	$(PY) demo/image_demo.py $(DEMO_DATA)/val/$(DEMO_IMAGE) $(DEMO_CONFIG) \
+		--weights $$(cat $(DEMO_DIR)/last_checkpoint) --device cpu \
+		--out-dir $(DEMO_DIR) --pred-score-thr $(DEMO_SCORE_THR)
+	@echo "bbox / segm AP: see the coco/bbox_mAP and coco/segm_mAP lines above"
+	@echo "prediction picture: $(DEMO_DIR)/vis/$(DEMO_IMAGE)"
 
 clean-demo:
 	rm -rf $(DEMO_DIR) $(DEMO_DATA)

@@ -2,68 +2,19 @@
 # annotations (80 classes, including a few crowd RLE masks), from the shared
 # read-only data folder (paths are relative to the repository root). Train
 # and val/test use the same file. Two images have no annotations: training
-# filters them out (126 images), evaluation keeps all 128.
-# Every path below is built from `data_root`; to move the data elsewhere use
-# `mmembed.utils.update_data_root(cfg, new_root)`.
-dataset_type = 'CocoDataset'
+# filters them out (126 images), evaluation keeps all 128 (test_mode skips
+# filter_cfg). Pipelines, metric and the 80 COCO classes: coco_instance.py.
+# Every path below is built from `data_root`; to move the data elsewhere pass
+# `--cfg-options data_root=...` to tools/train.py / tools/test.py.
+_base_ = './coco_instance.py'
 data_root = '../shared/data/coco128/'
-
-backend_args = None
-
-# No metainfo: CocoDataset's default (the 80 COCO classes) applies.
-
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor')),
-]
-
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img='train2017/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img='train2017/'),
-        # test_mode skips filter_cfg, so the two unannotated images stay.
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+coco128_dataset = dict(
+    data_root=data_root,
+    ann_file='annotations/instances_train2017.json',
+    data_prefix=dict(img='train2017/'))
+train_dataloader = dict(dataset=coco128_dataset)
+val_dataloader = dict(dataset=coco128_dataset)
 test_dataloader = val_dataloader
-
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'annotations/instances_train2017.json',
-    metric=['bbox', 'segm'],
-    format_only=False,
-    backend_args=backend_args)
+val_evaluator = dict(ann_file=data_root +
+                     'annotations/instances_train2017.json')
 test_evaluator = val_evaluator

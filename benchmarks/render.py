@@ -1,0 +1,297 @@
+# Copyright (c) mmembed authors. All rights reserved.
+"""Render docs/benchmarks.md and its plots from benchmarks/results/*.json.
+
+    python benchmarks/render.py
+
+Called by ``benchmarks/run.py`` after a run. The analysis text comes from
+``benchmarks/notes.md`` (hand-written, it discusses the figures); every
+number in the tables comes from the JSON files.
+"""
+import glob
+import json
+import os
+import os.path as osp
+from typing import Dict, List
+
+HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(HERE)
+DOC = osp.join(REPO, 'docs', 'benchmarks.md')
+NAMES = {
+    'embedmask': 'EmbedMask R50 (paper)',
+    'embedmask_v3': 'EmbedMask R50 (v3)',
+    'fcos': 'FCOS R50 (box only)',
+    'condinst': 'CondInst R50',
+    'mask_rcnn': 'Mask R-CNN R50',
+    'yolact': 'YOLACT R50 (550x550)',
+}
+
+
+def _fmt(value, digits=2):
+    return '-' if value is None else f'{value:.{digits}f}'
+
+
+def _table(header: List[str], rows: List[List[str]]) -> str:
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(r) + ' |' for r in rows]
+    return '\n'.join(lines)
+
+
+def _latency_section(tag: str, report: dict) -> str:
+    results = report['results'].get('latency', [])
+    if not results:
+        return ''
+    out = []
+    shorts = sorted({r['scale'][1] for r in results if r['model'] != 'yolact'},
+                    reverse=True)
+    for short in shorts:
+        rows = []
+        base = next((r for r in results if r['model'] == 'mask_rcnn'
+                     and r['scale'][1] == short), None)
+        for r in results:
+            if r['model'] != 'yolact' and r['scale'][1] != short:
+                continue
+            if r['model'] == 'yolact' and short != shorts[0]:
+                continue
+            name = NAMES[r['model']] + (' box branch only' if r['box_only']
+                                        else '')
+            ratio = r['median_ms'] / base['median_ms'] if base else None
+            mask = r.get('mask_stage', {}).get('median_ms')
+            rows.append([
+                name, f"{r['scale'][0]}x{r['scale'][1]}",
+                _fmt(r['median_ms'], 0),
+                f"{_fmt(r['p25_ms'], 0)}-{_fmt(r['p75_ms'], 0)}",
+                _fmt(mask, 0), _fmt(ratio),
+                ','.join(map(str, r['num_dets'])),
+                _fmt(r['summed_box_area_over_image']),
+                _fmt(r['peak_memory_mib'], 0)
+            ])
+        out.append(f'**Short side {short}** ({tag})\n\n' + _table([
+            'model', 'input (resize scale)', 'median ms', 'p25-p75 ms',
+            'mask stage ms', 'x Mask R-CNN', 'detections',
+            'summed box area / image', 'peak memory MiB'
+        ], rows))
+    return '\n\n'.join(out)
+
+
+def _summary_section(report: dict) -> str:
+    summary = report.get('summary', {})
+    rows = []
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                rows.append([f'{key}: {sub}', _fmt(v, 3)])
+        else:
+            rows.append([key, _fmt(value, 3)])
+    return _table(['ratio (same run)', 'value'], rows) if rows else ''
+
+
+def _scaling_section(report: dict, tag: str) -> str:
+    res = report['results']
+    out = []
+    for group, key, label in (('scaling_n', 'num_dets_requested',
+                               'detections N (short side 800)'),
+                              ('scaling_size', 'short_side',
+                               'image short side (N = 100)')):
+        rows = []
+        for r in sorted(res.get(group, []), key=lambda r: (r['model'],
+                                                          r[key])):
+            rows.append([
+                NAMES[r['model']], str(r[key]),
+                _fmt(r['median_ms'], 0),
+                _fmt(r.get('mask_stage', {}).get('median_ms'), 0),
+                _fmt(r['summed_box_area_over_image']),
+                _fmt(r['peak_memory_mib'], 0)
+            ])
+        if rows:
+            out.append(f'**{label}** ({tag})\n\n' + _table([
+                'model', label.split(' (')[0], 'total median ms',
+                'mask stage median ms', 'summed box area / image',
+                'peak memory MiB'
+            ], rows))
+    return '\n\n'.join(out)
+
+
+def _train_section(report: dict, tag: str) -> str:
+    rows = [[
+        NAMES[r['model']], f"{r['scale'][0]}x{r['scale'][1]}",
+        str(r['batch_size']),
+        _fmt(r['median_s']), _fmt(r['std_s']),
+        _fmt(r['peak_memory_mib'], 0)
+    ] for r in report['results'].get('train_step', [])]
+    if not rows:
+        return ''
+    return f'({tag})\n\n' + _table([
+        'model', 'resize scale', 'batch', 'median s / iter', 'std s',
+        'peak memory MiB'
+    ], rows)
+
+
+def _lovasz_section(report: dict, tag: str) -> str:
+    rows = []
+    for r in report['results'].get('lovasz', []):
+        rows.append([
+            f"{r['num_inst']} x {r['height']}x{r['width']}",
+            _fmt(r['batched_forward']['median_ms']),
+            _fmt(r['batched_backward']['median_ms']),
+            _fmt(r['loop_forward']['median_ms']),
+            _fmt(r['loop_backward']['median_ms']),
+            _fmt(r['speedup_forward_backward']),
+            f"{r['max_abs_diff']:.1e}"
+        ])
+    if not rows:
+        return ''
+    return f'({tag})\n\n' + _table([
+        'N x H x W', 'batched fwd ms', 'batched bwd ms', 'loop fwd ms',
+        'loop bwd ms', 'speed-up (fwd+bwd)', 'max |loss diff|'
+    ], rows)
+
+
+def _plots(tag: str, report: dict, static: str) -> List[str]:
+    """Write PNGs into ``static``; return their paths relative to the
+    folder of the page (``_static/<name>``)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    os.makedirs(static, exist_ok=True)
+    files = []
+    res = report['results']
+    latency = [r for r in res.get('latency', []) if not r['box_only']]
+    if latency:
+        short = max(r['scale'][1] for r in latency if r['model'] != 'yolact')
+        rows = [r for r in latency
+                if r['model'] == 'yolact' or r['scale'][1] == short]
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        ax.barh([NAMES[r['model']] for r in rows],
+                [r['median_ms'] for r in rows],
+                xerr=[[r['median_ms'] - r['p25_ms'] for r in rows],
+                      [r['p75_ms'] - r['median_ms'] for r in rows]],
+                color='tab:blue')
+        ax.set_xlabel('median ms per image (batch 1, test_step)')
+        ax.set_title(f'Inference latency, short side {short}, '
+                     f'100 detections ({tag})')
+        fig.tight_layout()
+        name = f'bench_latency_{tag}.png'
+        fig.savefig(osp.join(static, name), dpi=100)
+        plt.close(fig)
+        files.append(f'_static/{name}')
+    for group, key, xlabel in (('scaling_n', 'num_dets_requested',
+                                'detections N'),
+                               ('scaling_size', 'short_side',
+                                'image short side')):
+        rows = res.get(group, [])
+        if not rows:
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+        for model in sorted({r['model'] for r in rows}):
+            pts = sorted((r[key], r.get('mask_stage', {}).get('median_ms'),
+                          r['peak_memory_mib']) for r in rows
+                         if r['model'] == model)
+            axes[0].plot([p[0] for p in pts], [p[1] for p in pts], 'o-',
+                         label=NAMES[model])
+            axes[1].plot([p[0] for p in pts], [p[2] for p in pts], 'o-',
+                         label=NAMES[model])
+        axes[0].set_ylabel('mask stage median ms')
+        axes[1].set_ylabel('peak memory MiB')
+        for ax in axes:
+            ax.set_xlabel(xlabel)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
+        fig.suptitle(f'Scaling with {xlabel} ({tag})')
+        fig.tight_layout()
+        name = f'bench_{group}_{tag}.png'
+        fig.savefig(osp.join(static, name), dpi=100)
+        plt.close(fig)
+        files.append(f'_static/{name}')
+    lovasz = res.get('lovasz', [])
+    if lovasz:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        labels = [f"{r['num_inst']}x{r['height']}x{r['width']}"
+                  for r in lovasz]
+        ax.bar(labels, [r['speedup_forward_backward'] for r in lovasz])
+        ax.axhline(1, color='k', lw=0.8)
+        ax.set_ylabel('loop time / batched time')
+        ax.set_title(f'Lovász hinge: batched vs per-instance loop ({tag})')
+        plt.setp(ax.get_xticklabels(), rotation=30, ha='right')
+        fig.tight_layout()
+        name = f'bench_lovasz_{tag}.png'
+        fig.savefig(osp.join(static, name), dpi=100)
+        plt.close(fig)
+        files.append(f'_static/{name}')
+    return files
+
+
+def render(results_dir: str = osp.join(HERE, 'results'),
+           doc: str = DOC,
+           notes_path: str = osp.join(HERE, 'notes.md')) -> str:
+    """Write ``doc`` (and PNGs in ``_static/`` next to it) from every JSON
+    in ``results_dir``; returns the page's path."""
+    static = osp.join(osp.dirname(doc), '_static')
+    reports: Dict[str, dict] = {}
+    for path in sorted(glob.glob(osp.join(results_dir, '*.json'))):
+        name = osp.splitext(osp.basename(path))[0]
+        if name.startswith('learning_'):
+            continue
+        with open(path) as f:
+            reports[name] = json.load(f)
+    notes = open(notes_path).read() if osp.exists(notes_path) else ''
+    parts = [
+        '# Benchmarks\n\n'
+        '<!-- generated by benchmarks/render.py from benchmarks/results/*.json'
+        ' and benchmarks/notes.md; do not edit by hand -->\n\n'
+        'Reproduce every number below with one command:\n\n'
+        '```bash\npython benchmarks/run.py            # CPU (or CUDA when '
+        'present)\n```\n\n'
+        'It runs each measurement in its own process, writes '
+        '`benchmarks/results/<device>.json` and re-renders this page. '
+        'All ratios compare models measured in the same run.\n'
+    ]
+    if notes:
+        parts.append(notes)
+    for tag, report in reports.items():
+        m = report['machine']
+        parts.append(
+            f'## Results: `{tag}`\n\n'
+            f"Machine: {m.get('cpu_model', m['processor'])}, "
+            f"{m['cpu_count']} cores, torch {m['torch']} "
+            f"({m['torch_threads']} threads), mmcv {m['mmcv']}, mmdet "
+            f"{m['mmdet']}, mmembed {m['mmembed']}"
+            + (f", GPU {m['gpu']}" if 'gpu' in m else '') +
+            f". Suite time {report['suite_seconds'] / 60:.1f} min"
+            + (' (quick mode)' if report.get('quick') else '') + '.\n')
+        for path in _plots(tag, report, static):
+            parts.append(f'![{osp.basename(path)}]({path})\n')
+        for title, body in (
+                ('Inference latency', _latency_section(tag, report)),
+                ('Ratios', _summary_section(report)),
+                ('Scaling', _scaling_section(report, tag)),
+                ('Training step', _train_section(report, tag)),
+                ('Loss kernels', _lovasz_section(report, tag))):
+            if body:
+                parts.append(f'### {title}\n\n{body}\n')
+    learning = osp.join(results_dir, 'learning_fruits_nuts.json')
+    if osp.exists(learning):
+        with open(learning) as f:
+            lc = json.load(f)
+        rows = [[
+            name, _fmt(r['bbox_mAP'], 3), _fmt(r['segm_mAP'], 3),
+            _fmt(r['segm_mAP_50'], 3), str(r['iterations']),
+            _fmt(r['train_seconds'], 0), _fmt(r['seconds_per_iter']),
+            _fmt(r['peak_rss_mib'], 0)
+        ] for name, r in lc['models'].items()]
+        parts.append(
+            '## Learning check\n\n'
+            '`python tools/analysis_tools/learning_check.py` '
+            f"({lc['description']}; torch {lc['machine']['torch']}):\n\n" +
+            _table([
+                'model', 'bbox mAP', 'segm mAP', 'segm mAP50', 'iterations',
+                'train s', 's / iter', 'peak RSS MiB'
+            ], rows) + '\n')
+    text = '\n'.join(parts)
+    with open(doc, 'w') as f:
+        f.write(text)
+    return doc
+
+
+if __name__ == '__main__':
+    print(render())

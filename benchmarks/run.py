@@ -1,0 +1,258 @@
+# Copyright (c) mmembed authors. All rights reserved.
+"""mmembed benchmark suite: every figure of docs/benchmarks.md, one command.
+
+    python benchmarks/run.py                 # CPU here; CUDA when available
+    python benchmarks/run.py --device cuda   # on a GPU machine
+    python benchmarks/run.py --only lovasz latency --quick
+
+Every measurement runs in its own Python process (so peak memory and warm-up
+are its own), and mmembed models are always measured next to their mmdet
+peers in the same invocation. Results go to ``benchmarks/results/<device>.json``
+(re-running overwrites it; results of other devices stay beside it), then
+``benchmarks/render.py`` rewrites docs/benchmarks.md and its plots from every
+JSON in ``benchmarks/results/``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List
+
+HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(HERE)
+sys.path.insert(0, HERE)
+
+GROUPS = ('latency', 'scaling', 'train_step', 'lovasz')
+LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'fcos', 'condinst',
+                  'mask_rcnn', 'yolact')
+SCALING_MODELS = ('embedmask', 'condinst', 'mask_rcnn')
+TRAIN_MODELS = ('embedmask', 'condinst', 'mask_rcnn')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default=None,
+                        help='cpu or cuda (default: cuda if available)')
+    parser.add_argument('--only', nargs='+', choices=GROUPS, default=GROUPS,
+                        help='measurement groups to run')
+    parser.add_argument('--quick', action='store_true',
+                        help='fewer repeats and sizes (a smoke run)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch threads per process (default: torch)')
+    parser.add_argument('--out', default=None,
+                        help='results JSON (default results/<device>.json)')
+    parser.add_argument('--no-render', action='store_true',
+                        help='do not rewrite docs/benchmarks.md')
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
+    parser.add_argument('--worker-args', help=argparse.SUPPRESS)
+    parser.add_argument('--worker-out', help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def run_one(kind: str, kwargs: Dict[str, Any], threads, log) -> Dict:
+    """One measurement in a fresh process."""
+    out = osp.join(REPO, 'work_dirs', 'benchmarks', f'{time.time_ns()}.json')
+    os.makedirs(osp.dirname(out), exist_ok=True)
+    cmd = [sys.executable, __file__, '--worker', kind, '--worker-args',
+           json.dumps(kwargs), '--worker-out', out]
+    if threads:
+        cmd += ['--threads', str(threads)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f'measurement {kind} {kwargs} failed:\n'
+                           f'{proc.stderr[-4000:]}')
+    with open(out) as f:
+        result = json.load(f)
+    os.remove(out)
+    log(f'{kind:12s} {json.dumps(kwargs):70s} '
+        f'{time.perf_counter() - start:6.1f} s')
+    return result
+
+
+def plan(args: argparse.Namespace, device: str) -> List[tuple]:
+    from workers import scale_for
+    quick = args.quick
+    reps = 3 if quick else 10
+    jobs = []
+    if 'latency' in args.only:
+        for short in ((800, 512) if not quick else (512, )):
+            for name in LATENCY_MODELS:
+                if name == 'yolact' and short != (512 if quick else 800):
+                    continue  # YOLACT runs at its own 550 x 550 once
+                jobs.append(('latency', 'inference',
+                             dict(name=name, scale=scale_for(short),
+                                  device=device, repeats=reps)))
+            jobs.append(('latency', 'inference',
+                         dict(name='embedmask', scale=scale_for(short),
+                              device=device, repeats=reps, box_only=True)))
+    if 'scaling' in args.only:
+        dets = (10, 100) if quick else (10, 50, 100, 300)
+        sides = (512, ) if quick else (512, 800, 1333)
+        for name in SCALING_MODELS:
+            for num in dets:
+                jobs.append(('scaling_n', 'mask_scaling',
+                             dict(name=name, num_dets=num,
+                                  short_side=sides[-1] if quick else 800,
+                                  device=device, repeats=2 if quick else 4)))
+            for side in sides:
+                jobs.append(('scaling_size', 'mask_scaling',
+                             dict(name=name, num_dets=100, short_side=side,
+                                  device=device, repeats=2 if quick else 4)))
+    if 'train_step' in args.only:
+        for name in TRAIN_MODELS:
+            jobs.append(('train_step', 'train_step',
+                         dict(name=name,
+                              scale=scale_for(512 if quick else 800),
+                              device=device, warmup=1 if quick else 2,
+                              repeats=2 if quick else 5)))
+    if 'lovasz' in args.only:
+        for num in (1, 8, 64):
+            for height, width in ((128, 128), (200, 336)):
+                if quick and height > 128:
+                    continue
+                jobs.append(('lovasz', 'lovasz',
+                             dict(num_inst=num, height=height, width=width,
+                                  device=device, repeats=2 if quick else 5)))
+    return jobs
+
+
+def machine_info(device: str, threads) -> Dict[str, Any]:
+    import mmcv
+    import mmdet
+    import mmengine
+    import torch
+
+    import mmembed
+    info = dict(
+        device=device,
+        processor=platform.processor() or platform.machine(),
+        cpu_count=os.cpu_count(),
+        platform=platform.platform(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        mmcv=mmcv.__version__,
+        mmengine=mmengine.__version__,
+        mmdet=mmdet.__version__,
+        mmembed=mmembed.__version__,
+        torch_threads=threads or torch.get_num_threads())
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    info['cpu_model'] = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    if device.startswith('cuda'):
+        info['gpu'] = torch.cuda.get_device_name(0)
+        info['cuda'] = torch.version.cuda
+    return info
+
+
+def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
+    """Ratios against the peers measured in the same run."""
+    summary: Dict[str, Any] = {}
+    latency = results.get('latency', [])
+
+    def find(name, short, box_only=False):
+        for r in latency:
+            if (r['model'] == name and r['box_only'] == box_only
+                    and (name == 'yolact' or r['scale'][1] == short)):
+                return r
+        return None
+
+    for short in sorted({r['scale'][1] for r in latency
+                         if r['model'] != 'yolact'}):
+        ours = find('embedmask', short)
+        if ours is None:
+            continue
+        row = {}
+        for peer in ('fcos', 'condinst', 'mask_rcnn', 'yolact'):
+            other = find(peer, short)
+            if other:
+                row[f'embedmask_over_{peer}'] = (ours['median_ms'] /
+                                                 other['median_ms'])
+        box_only, fcos = find('embedmask', short, True), find('fcos', short)
+        if box_only:
+            row['mask_stage_overhead_vs_own_box_only'] = (
+                ours['median_ms'] - box_only['median_ms']) / box_only[
+                    'median_ms']
+        if fcos:
+            row['mask_stage_overhead_vs_fcos'] = (
+                ours['median_ms'] - fcos['median_ms']) / fcos['median_ms']
+        v3 = find('embedmask_v3', short)
+        if v3:
+            row['embedmask_v3_over_embedmask'] = (v3['median_ms'] /
+                                                  ours['median_ms'])
+        summary[f'latency_{short}'] = row
+    train = {r['model']: r for r in results.get('train_step', [])}
+    if 'embedmask' in train:
+        for peer in ('condinst', 'mask_rcnn'):
+            if peer in train:
+                summary[f'train_time_embedmask_over_{peer}'] = (
+                    train['embedmask']['median_s'] / train[peer]['median_s'])
+                summary[f'train_memory_embedmask_over_{peer}'] = (
+                    train['embedmask']['peak_memory_mib'] /
+                    train[peer]['peak_memory_mib'])
+    lovasz = results.get('lovasz', [])
+    if lovasz:
+        summary['lovasz_speedup'] = {
+            f"{r['num_inst']}x{r['height']}x{r['width']}":
+            r['speedup_forward_backward']
+            for r in lovasz
+        }
+    return summary
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        from workers import run_worker
+        result = run_worker(args.worker, json.loads(args.worker_args),
+                            args.threads)
+        with open(args.worker_out, 'w') as f:
+            json.dump(result, f)
+        return 0
+
+    import torch
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise SystemExit('--device cuda asked for, but torch sees no GPU')
+    tag = 'cpu' if device == 'cpu' else 'cuda-' + torch.cuda.get_device_name(
+        0).replace(' ', '_')
+    out = args.out or osp.join(HERE, 'results', f'{tag}.json')
+
+    def log(msg):
+        print(f'[bench] {msg}', flush=True)
+
+    jobs = plan(args, device)
+    log(f'{len(jobs)} measurements on {device}')
+    results: Dict[str, List[dict]] = {}
+    start = time.perf_counter()
+    for group, kind, kwargs in jobs:
+        results.setdefault(group, []).append(
+            run_one(kind, kwargs, args.threads, log))
+    report = dict(
+        machine=machine_info(device, args.threads),
+        quick=args.quick,
+        suite_seconds=round(time.perf_counter() - start, 1),
+        results=results,
+        summary=summarise(results))
+    os.makedirs(osp.dirname(out), exist_ok=True)
+    with open(out, 'w') as f:
+        json.dump(report, f, indent=1)
+    log(f'wrote {out}')
+    if not args.no_render:
+        from render import render
+        render()
+        log('rewrote docs/benchmarks.md')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

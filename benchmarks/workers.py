@@ -1,0 +1,418 @@
+# Copyright (c) mmembed authors. All rights reserved.
+"""Measurements of the benchmark suite. Each function runs in its own
+process (started by ``benchmarks/run.py``) and returns a JSON-able dict.
+
+Protocol (docs/benchmarks.md): batch 1 inference through ``model.test_step``
+(data preprocessor + network + post-processing including the paste of masks
+to the original image size; no drawing, no RLE), warm-up then median over
+repeats, random weights with every model forced to return the same number of
+detections.
+"""
+import math
+import os
+import os.path as osp
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+COCO128 = osp.normpath(osp.join(REPO, '..', 'shared', 'data', 'coco128'))
+
+# name -> (config, family); 'mmdet::' configs come from the mmdet wheel
+MODELS: Dict[str, Tuple[str, str]] = {
+    'embedmask': ('configs/embedmask/embedmask_r50_fpn_1x_coco.py', 'fcos'),
+    'embedmask_v3': ('configs/embedmask/embedmask_r50_fpn_v3_1x_coco.py',
+                     'fcos'),
+    'fcos': ('mmdet::fcos/fcos_r50-caffe_fpn_gn-head-center-normbbox-'
+             'centeronreg-giou_1x_coco.py', 'fcos'),
+    'condinst': ('mmdet::condinst/condinst_r50_fpn_ms-poly-90k_coco_'
+                 'instance.py', 'fcos'),
+    'mask_rcnn': ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'rcnn'),
+    'yolact': ('mmdet::yolact/yolact_r50_1xb8-55e_coco.py', 'yolact'),
+}
+YOLACT_SIZE = 550  # YOLACT's own square input; it is never resized to 800
+
+
+# ---------------------------------------------------------------------- #
+# helpers
+# ---------------------------------------------------------------------- #
+def config_path(name: str) -> str:
+    path = MODELS[name][0]
+    if path.startswith('mmdet::'):
+        import mmdet
+        return osp.join(
+            osp.dirname(mmdet.__file__), '.mim', 'configs',
+            path[len('mmdet::'):])
+    return osp.join(REPO, path)
+
+
+def read_rss_mib() -> Tuple[float, float]:
+    """(current RSS, peak RSS since the last reset) of this process, MiB."""
+    values = {}
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(('VmRSS:', 'VmHWM:')):
+                key, kb = line.split()[:2]
+                values[key] = int(kb) / 1024
+    return values['VmRSS:'], values['VmHWM:']
+
+
+def reset_peak_memory(device: str) -> None:
+    """Reset the peak-memory counter (CUDA: allocator; CPU: VmHWM)."""
+    if device.startswith('cuda'):
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:  # Linux: writing 5 to clear_refs resets the peak RSS (VmHWM)
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        pass
+
+
+def peak_memory_mib(device: str) -> float:
+    if device.startswith('cuda'):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return read_rss_mib()[1]
+
+
+def sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def stats(times_ms: List[float]) -> Dict[str, float]:
+    arr = np.asarray(times_ms)
+    return dict(
+        median_ms=float(np.median(arr)),
+        p25_ms=float(np.percentile(arr, 25)),
+        p75_ms=float(np.percentile(arr, 75)),
+        mean_ms=float(arr.mean()),
+        std_ms=float(arr.std()),
+        n=len(arr))
+
+
+def coco128_images(count: int) -> List[str]:
+    folder = osp.join(COCO128, 'train2017')
+    if not osp.isdir(folder):
+        raise FileNotFoundError(
+            f'coco128 images not found at {folder}; the suite reads '
+            '../shared/data/coco128')
+    names = sorted(os.listdir(folder))[:count]
+    return [osp.join(folder, n) for n in names]
+
+
+def force_detections(model_cfg, family: str, num_dets: int) -> None:
+    """Make random-weight models return exactly ``num_dets`` detections."""
+    test_cfg = model_cfg.test_cfg
+    if family == 'rcnn':
+        test_cfg.rpn.max_per_img = max(test_cfg.rpn.max_per_img, num_dets)
+        test_cfg.rcnn.score_thr = 0.0
+        test_cfg.rcnn.max_per_img = num_dets
+    else:
+        test_cfg.score_thr = 0.0
+        test_cfg.max_per_img = num_dets
+        test_cfg.nms_pre = max(test_cfg.get('nms_pre', 1000), num_dets)
+        if family == 'yolact':
+            test_cfg.top_k = max(test_cfg.get('top_k', 200), num_dets)
+
+
+def realistic_fcos_boxes(model) -> None:
+    """Random FCOS-family heads regress near-zero boxes, which would make
+    box-restricted mask work unrealistically cheap. Setting the regression
+    bias to 2 makes every location predict (l, t, r, b) = 2 strides, i.e. a
+    box 4 strides wide (32 px on P3 ... 512 px on P7)."""
+    head = getattr(model, 'bbox_head', None)
+    if head is not None and hasattr(head, 'conv_reg') and getattr(
+            head, 'norm_on_bbox', False):
+        torch.nn.init.constant_(head.conv_reg.bias, 2.0)
+
+
+def build_model(name: str, num_dets: int, device: str):
+    """Random-weight model of ``name`` with a fixed detection count."""
+    from mmdet.registry import MODELS as REGISTRY
+    from mmengine.config import Config
+
+    import mmembed  # noqa: F401
+    from mmembed.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(config_path(name))
+    cfg.model.backbone.init_cfg = None
+    force_detections(cfg.model, MODELS[name][1], num_dets)
+    model = REGISTRY.build(cfg.model)
+    model.init_weights()
+    if MODELS[name][1] == 'fcos':
+        realistic_fcos_boxes(model)
+    return model.to(device).eval(), cfg
+
+
+def test_pipeline(name: str, scale: Tuple[int, int],
+                  with_ann: bool = False) -> Callable:
+    from mmcv.transforms import Compose
+
+    from mmembed.utils import register_all_modules
+    register_all_modules()
+    if MODELS[name][1] == 'yolact':
+        resize = dict(
+            type='Resize', scale=(YOLACT_SIZE, YOLACT_SIZE), keep_ratio=False)
+    else:
+        resize = dict(type='Resize', scale=scale, keep_ratio=True)
+    steps = [dict(type='LoadImageFromFile'), resize]
+    if with_ann:
+        steps.append(dict(type='LoadAnnotations', with_bbox=True,
+                          with_mask=True))
+    steps.append(
+        dict(
+            type='PackDetInputs',
+            meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                       'scale_factor')))
+    return Compose(steps)
+
+
+# ---------------------------------------------------------------------- #
+# measurements
+# ---------------------------------------------------------------------- #
+def measure_inference(name: str,
+                      scale: Tuple[int, int],
+                      num_dets: int = 100,
+                      device: str = 'cpu',
+                      warmup: int = 2,
+                      repeats: int = 10,
+                      num_images: int = 5,
+                      box_only: bool = False) -> Dict[str, Any]:
+    """Batch-1 ``test_step`` latency and peak memory on coco128 images.
+
+    ``box_only`` times the same detector with its mask branch skipped
+    (backbone + neck + box head + box post-processing): the denominator of
+    the mask-stage overhead.
+    """
+    from mmengine.dataset import pseudo_collate
+
+    torch.manual_seed(0)
+    model, _ = build_model(name, num_dets, device)
+    pipeline = test_pipeline(name, scale)
+    batches = [
+        pseudo_collate([pipeline(dict(img_path=p, img_id=i))])
+        for i, p in enumerate(coco128_images(num_images))
+    ]
+    mask_time = _instrument_mask_stage(model)
+    if box_only:
+        _make_box_only(model)
+    counts, box_areas, times = [], [], []
+    with torch.no_grad():
+        for i in range(warmup):
+            model.test_step(batches[i % len(batches)])
+        sync(device)
+        reset_peak_memory(device)
+        mask_time['ms'] = []
+        for i in range(repeats):
+            batch = batches[i % len(batches)]
+            sync(device)
+            start = time.perf_counter()
+            out = model.test_step(batch)
+            sync(device)
+            times.append((time.perf_counter() - start) * 1000)
+            pred = out[0].pred_instances
+            counts.append(len(pred))
+            h, w = out[0].ori_shape
+            b = pred.bboxes
+            box_areas.append(
+                float(((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).sum()) /
+                (h * w))
+    result = dict(
+        model=name,
+        scale=list(scale) if MODELS[name][1] != 'yolact' else
+        [YOLACT_SIZE, YOLACT_SIZE],
+        box_only=box_only,
+        num_dets_requested=num_dets,
+        num_dets=sorted(set(counts)),
+        summed_box_area_over_image=float(np.mean(box_areas)),
+        peak_memory_mib=peak_memory_mib(device),
+        **stats(times))
+    if mask_time['ms']:
+        result['mask_stage'] = stats(mask_time['ms'])
+    return result
+
+
+def _instrument_mask_stage(model) -> Dict[str, list]:
+    """Time the mask stage (mask head / RoI mask branch) inside test_step."""
+    record: Dict[str, list] = {'ms': []}
+    if getattr(model, 'mask_head', None) is not None:
+        owner, attr = model.mask_head, 'predict'
+    elif hasattr(getattr(model, 'roi_head', None), 'predict_mask'):
+        owner, attr = model.roi_head, 'predict_mask'
+    else:
+        return record
+    original = getattr(owner, attr)
+    device = next(model.parameters()).device.type
+
+    def timed(*args, **kwargs):
+        sync(device)
+        start = time.perf_counter()
+        out = original(*args, **kwargs)
+        sync(device)
+        record['ms'].append((time.perf_counter() - start) * 1000)
+        return out
+
+    setattr(owner, attr, timed)
+    return record
+
+
+def _make_box_only(model) -> None:
+    """Skip the mask branch of a one-stage instance segmentor."""
+    head = model.bbox_head
+
+    def predict(batch_inputs, batch_data_samples, rescale=True):
+        x = model.extract_feat(batch_inputs)
+        results = head.predict(x, batch_data_samples, rescale=rescale)
+        return model.add_pred_to_datasample(batch_data_samples, results)
+
+    model.predict = predict
+
+
+def measure_mask_scaling(name: str, num_dets: int, short_side: int,
+                         device: str = 'cpu', warmup: int = 1,
+                         repeats: int = 5) -> Dict[str, Any]:
+    """Latency, mask-stage time and peak memory for one (N, image size)."""
+    result = measure_inference(name, scale_for(short_side), num_dets, device,
+                               warmup, repeats)
+    result['short_side'] = short_side
+    return result
+
+
+def measure_train_step(name: str, scale: Tuple[int, int],
+                       device: str = 'cpu', batch_size: int = 2,
+                       warmup: int = 2, repeats: int = 5) -> Dict[str, Any]:
+    """Seconds per training iteration (forward, backward, SGD step) and peak
+    memory for a batch of coco128 images with their real annotations."""
+    from mmdet.datasets import CocoDataset
+    from mmengine.dataset import pseudo_collate
+    from mmengine.optim import build_optim_wrapper
+
+    torch.manual_seed(0)
+    model, cfg = build_model(name, 100, device)
+    model.train()
+    dataset = CocoDataset(
+        data_root=COCO128 + '/',
+        ann_file='annotations/instances_train2017.json',
+        data_prefix=dict(img='train2017/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=32),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+            dict(type='Resize', scale=scale, keep_ratio=True),
+            dict(type='PackDetInputs')
+        ])
+    optim = build_optim_wrapper(
+        model,
+        dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9,
+                            weight_decay=1e-4)))
+    batches = [
+        pseudo_collate([dataset[i * batch_size + j]
+                        for j in range(batch_size)])
+        for i in range(warmup + repeats)
+    ]
+    times = []
+    for i, batch in enumerate(batches):
+        if i == warmup:
+            sync(device)
+            reset_peak_memory(device)
+        sync(device)
+        start = time.perf_counter()
+        model.train_step(batch, optim)
+        sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    arr = np.asarray(times)
+    return dict(
+        model=name,
+        scale=list(scale),
+        batch_size=batch_size,
+        median_s=float(np.median(arr)),
+        mean_s=float(arr.mean()),
+        std_s=float(arr.std()),
+        n=len(arr),
+        peak_memory_mib=peak_memory_mib(device))
+
+
+def measure_lovasz(num_inst: int, height: int, width: int,
+                   device: str = 'cpu', repeats: int = 5) -> Dict[str, Any]:
+    """Batched LovaszHingeLoss vs a per-instance loop of the reference
+    algorithm (sort + Jaccard gradient per map), forward and backward."""
+    from mmembed.models.losses import lovasz_hinge
+
+    def reference_loop(logits, labels):
+        losses = []
+        for row_logits, row_labels in zip(logits, labels):
+            signs = 2 * row_labels - 1
+            errors = 1 - row_logits * signs
+            errors_sorted, perm = torch.sort(errors, descending=True)
+            gt_sorted = row_labels[perm]
+            gts = gt_sorted.sum()
+            intersection = gts - gt_sorted.cumsum(0)
+            union = gts + (1 - gt_sorted).cumsum(0)
+            jaccard = 1 - intersection / union
+            jaccard[1:] = jaccard[1:] - jaccard[:-1]
+            losses.append(torch.dot(torch.relu(errors_sorted), jaccard))
+        return torch.stack(losses)
+
+    torch.manual_seed(0)
+    logits = torch.randn(num_inst, height * width, device=device)
+    labels = (torch.rand(num_inst, height * width, device=device) >
+              0.7).float()
+
+    def run(fn) -> Tuple[Dict[str, float], Dict[str, float], Tensor]:
+        fwd, bwd = [], []
+        for i in range(repeats + 1):
+            x = logits.clone().requires_grad_()
+            sync(device)
+            start = time.perf_counter()
+            loss = fn(x, labels)
+            sync(device)
+            mid = time.perf_counter()
+            loss.sum().backward()
+            sync(device)
+            end = time.perf_counter()
+            if i:  # the first call is a warm-up
+                fwd.append((mid - start) * 1000)
+                bwd.append((end - mid) * 1000)
+        return stats(fwd), stats(bwd), loss.detach()
+
+    batched_fwd, batched_bwd, batched_loss = run(lovasz_hinge)
+    loop_fwd, loop_bwd, loop_loss = run(reference_loop)
+    return dict(
+        num_inst=num_inst,
+        height=height,
+        width=width,
+        batched_forward=batched_fwd,
+        batched_backward=batched_bwd,
+        loop_forward=loop_fwd,
+        loop_backward=loop_bwd,
+        max_abs_diff=float((batched_loss - loop_loss).abs().max()),
+        speedup_forward_backward=(loop_fwd['median_ms'] +
+                                  loop_bwd['median_ms']) /
+        (batched_fwd['median_ms'] + batched_bwd['median_ms']))
+
+
+WORKERS: Dict[str, Callable[..., Dict[str, Any]]] = {
+    'inference': measure_inference,
+    'mask_scaling': measure_mask_scaling,
+    'train_step': measure_train_step,
+    'lovasz': measure_lovasz,
+}
+
+
+def scale_for(short_side: int) -> Tuple[int, int]:
+    """mmdet's (long, short) Resize scale for a short side, 1333:800."""
+    return (int(math.ceil(short_side * 1333 / 800)), short_side)
+
+
+def run_worker(kind: str, kwargs: Dict[str, Any],
+               threads: Optional[int] = None) -> Dict[str, Any]:
+    if threads:
+        torch.set_num_threads(threads)
+    result = WORKERS[kind](**kwargs)
+    result['torch_threads'] = torch.get_num_threads()
+    return result
