@@ -190,6 +190,7 @@ def measure_inference(name: str,
     """
     from mmengine.dataset import pseudo_collate
 
+    scale = tuple(scale)  # JSON hands lists over; mmcv wants a tuple
     torch.manual_seed(0)
     model, _ = build_model(name, num_dets, device)
     pipeline = test_pipeline(name, scale)
@@ -291,6 +292,7 @@ def measure_train_step(name: str, scale: Tuple[int, int],
     from mmengine.dataset import pseudo_collate
     from mmengine.optim import build_optim_wrapper
 
+    scale = tuple(scale)
     torch.manual_seed(0)
     model, cfg = build_model(name, 100, device)
     model.train()
