@@ -57,18 +57,19 @@ def _latency_section(tag: str, report: dict) -> str:
                                         else '')
             ratio = r['median_ms'] / base['median_ms'] if base else None
             mask = r.get('mask_stage', {}).get('median_ms')
+            paste = r.get('mask_paste', {}).get('median_ms')
             rows.append([
                 name, f"{r['scale'][0]}x{r['scale'][1]}",
                 _fmt(r['median_ms'], 0),
                 f"{_fmt(r['p25_ms'], 0)}-{_fmt(r['p75_ms'], 0)}",
-                _fmt(mask, 0), _fmt(ratio),
+                _fmt(mask, 0), _fmt(paste, 0), _fmt(ratio),
                 ','.join(map(str, r['num_dets'])),
                 _fmt(r['summed_box_area_over_image']),
                 _fmt(r['peak_memory_mib'], 0)
             ])
         out.append(f'**Short side {short}** ({tag})\n\n' + _table([
             'model', 'input (resize scale)', 'median ms', 'p25-p75 ms',
-            'mask stage ms', 'x Mask R-CNN', 'detections',
+            'mask stage ms', 'mask paste ms', 'x Mask R-CNN', 'detections',
             'summed box area / image', 'peak memory MiB'
         ], rows))
     return '\n\n'.join(out)
@@ -100,14 +101,15 @@ def _scaling_section(report: dict, tag: str) -> str:
                 NAMES[r['model']], str(r[key]),
                 _fmt(r['median_ms'], 0),
                 _fmt(r.get('mask_stage', {}).get('median_ms'), 0),
+                _fmt(r.get('mask_paste', {}).get('median_ms'), 0),
                 _fmt(r['summed_box_area_over_image']),
                 _fmt(r['peak_memory_mib'], 0)
             ])
         if rows:
             out.append(f'**{label}** ({tag})\n\n' + _table([
                 'model', label.split(' (')[0], 'total median ms',
-                'mask stage median ms', 'summed box area / image',
-                'peak memory MiB'
+                'mask stage median ms', 'mask paste median ms',
+                'summed box area / image', 'peak memory MiB'
             ], rows))
     return '\n\n'.join(out)
 
@@ -182,17 +184,18 @@ def _plots(tag: str, report: dict, static: str) -> List[str]:
         rows = res.get(group, [])
         if not rows:
             continue
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
         for model in sorted({r['model'] for r in rows}):
-            pts = sorted((r[key], r.get('mask_stage', {}).get('median_ms'),
-                          r['peak_memory_mib']) for r in rows
-                         if r['model'] == model)
-            axes[0].plot([p[0] for p in pts], [p[1] for p in pts], 'o-',
-                         label=NAMES[model])
-            axes[1].plot([p[0] for p in pts], [p[2] for p in pts], 'o-',
-                         label=NAMES[model])
+            pts = sorted(
+                (r[key], r.get('mask_stage', {}).get('median_ms'),
+                 r.get('mask_paste', {}).get('median_ms'),
+                 r['peak_memory_mib']) for r in rows if r['model'] == model)
+            for i, ax in enumerate(axes):
+                ax.plot([p[0] for p in pts], [p[i + 1] for p in pts], 'o-',
+                        label=NAMES[model])
         axes[0].set_ylabel('mask stage median ms')
-        axes[1].set_ylabel('peak memory MiB')
+        axes[1].set_ylabel('mask paste median ms')
+        axes[2].set_ylabel('peak memory MiB')
         for ax in axes:
             ax.set_xlabel(xlabel)
             ax.grid(alpha=0.3)
@@ -269,23 +272,25 @@ def render(results_dir: str = osp.join(HERE, 'results'),
                 ('Loss kernels', _lovasz_section(report, tag))):
             if body:
                 parts.append(f'### {title}\n\n{body}\n')
-    learning = osp.join(results_dir, 'learning_fruits_nuts.json')
-    if osp.exists(learning):
-        with open(learning) as f:
+    learning_files = sorted(
+        glob.glob(osp.join(results_dir, 'learning_fruits_nuts*.json')))
+    if learning_files:
+        parts.append('## Learning check\n')
+    for path in learning_files:
+        with open(path) as f:
             lc = json.load(f)
         rows = [[
             name, _fmt(r['bbox_mAP'], 3), _fmt(r['segm_mAP'], 3),
-            _fmt(r['segm_mAP_50'], 3), str(r['iterations']),
-            _fmt(r['train_seconds'], 0), _fmt(r['seconds_per_iter']),
-            _fmt(r['peak_rss_mib'], 0)
+            _fmt(r['segm_mAP_50'], 3), _fmt(r['segm_mAP_75'], 3),
+            str(r['iterations']), _fmt(r['train_seconds'], 0),
+            _fmt(r['seconds_per_iter']), _fmt(r['peak_rss_mib'], 0)
         ] for name, r in lc['models'].items()]
         parts.append(
-            '## Learning check\n\n'
-            '`python tools/analysis_tools/learning_check.py` '
+            f'`{osp.relpath(path, REPO)}` '
             f"({lc['description']}; torch {lc['machine']['torch']}):\n\n" +
             _table([
-                'model', 'bbox mAP', 'segm mAP', 'segm mAP50', 'iterations',
-                'train s', 's / iter', 'peak RSS MiB'
+                'model', 'bbox mAP', 'segm mAP', 'segm mAP50', 'segm mAP75',
+                'iterations', 'train s', 's / iter', 'peak RSS MiB'
             ], rows) + '\n')
     text = '\n'.join(parts)
     with open(doc, 'w') as f:

@@ -207,7 +207,8 @@ def measure_inference(name: str,
             model.test_step(batches[i % len(batches)])
         sync(device)
         reset_peak_memory(device)
-        mask_time['ms'] = []
+        for times_ms in mask_time.values():
+            times_ms.clear()
         for i in range(repeats):
             batch = batches[i % len(batches)]
             sync(device)
@@ -234,30 +235,46 @@ def measure_inference(name: str,
         **stats(times))
     if mask_time['ms']:
         result['mask_stage'] = stats(mask_time['ms'])
+    if mask_time['paste_ms']:
+        # EmbedMask calls its paste once per image: sum per test_step
+        per_step = np.asarray(mask_time['paste_ms']).reshape(
+            len(times), -1).sum(1)
+        result['mask_paste'] = stats(per_step.tolist())
     return result
 
 
-def _instrument_mask_stage(model) -> Dict[str, list]:
-    """Time the mask stage (mask head / RoI mask branch) inside test_step."""
-    record: Dict[str, list] = {'ms': []}
-    if getattr(model, 'mask_head', None) is not None:
-        owner, attr = model.mask_head, 'predict'
-    elif hasattr(getattr(model, 'roi_head', None), 'predict_mask'):
-        owner, attr = model.roi_head, 'predict_mask'
-    else:
-        return record
+def _timed(owner, attr: str, record: list, device: str) -> None:
+    """Replace ``owner.attr`` by a wrapper that appends its time (ms)."""
     original = getattr(owner, attr)
-    device = next(model.parameters()).device.type
 
     def timed(*args, **kwargs):
         sync(device)
         start = time.perf_counter()
         out = original(*args, **kwargs)
         sync(device)
-        record['ms'].append((time.perf_counter() - start) * 1000)
+        record.append((time.perf_counter() - start) * 1000)
         return out
 
     setattr(owner, attr, timed)
+
+
+def _instrument_mask_stage(model) -> Dict[str, list]:
+    """Time inside test_step: the whole mask stage (``ms``: mask head /
+    RoI mask branch, towers included) and the per-detection mask
+    post-processing (``paste_ms``: EmbedMask's box-restricted kernel + paste,
+    CondInst's and Mask R-CNN's ``predict_by_feat``)."""
+    record: Dict[str, list] = {'ms': [], 'paste_ms': []}
+    device = next(model.parameters()).device.type
+    mask_head = getattr(model, 'mask_head', None)
+    if mask_head is not None:
+        _timed(mask_head, 'predict', record['ms'], device)
+        paste = '_predict_masks_single' if hasattr(
+            mask_head, '_predict_masks_single') else 'predict_by_feat'
+        _timed(mask_head, paste, record['paste_ms'], device)
+    elif hasattr(getattr(model, 'roi_head', None), 'predict_mask'):
+        _timed(model.roi_head, 'predict_mask', record['ms'], device)
+        _timed(model.roi_head.mask_head, 'predict_by_feat',
+               record['paste_ms'], device)
     return record
 
 

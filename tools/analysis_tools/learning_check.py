@@ -31,14 +31,18 @@ MODELS = {
     'embedmask': 'configs/embedmask/embedmask_r18_fpn_fruits_nuts.py',
     'embedmask_v3': 'configs/embedmask/embedmask_r18_fpn_v3_fruits_nuts.py',
     'condinst': 'configs/condinst/condinst_r18_fpn_fruits_nuts.py',
+    # ablation, not run by default (see docs/embedmask.md#learning-check)
+    'embedmask_spatial':
+    'configs/embedmask/embedmask_r18_fpn_spatial_fruits_nuts.py',
 }
+DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'condinst')
 AP_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP',
            'segm_mAP_50', 'segm_mAP_75')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--models', nargs='+', default=list(MODELS),
+    parser.add_argument('--models', nargs='+', default=list(DEFAULT_MODELS),
                         choices=list(MODELS))
     parser.add_argument('--epochs', type=int, default=None,
                         help='override the configs\' 80 epochs')
@@ -171,7 +175,7 @@ def main(argv=None) -> int:
             mmdet=mmdet.__version__),
         seed=args.seed,
         models=results)
-    for name in ('embedmask', 'embedmask_v3'):
+    for name in ('embedmask', 'embedmask_v3', 'embedmask_spatial'):
         if {name, 'condinst'} <= set(results):
             ours, peer = results[name], results['condinst']
             report[f'{name}_vs_condinst'] = dict(
