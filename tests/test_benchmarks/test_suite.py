@@ -7,7 +7,9 @@ import os.path as osp
 import subprocess
 import sys
 
-from mmembed.testing import get_repo_root
+import pytest
+
+from mmembed.testing import get_repo_root, get_shared_data_root
 
 REPO = get_repo_root()
 
@@ -44,6 +46,9 @@ def test_quick_lovasz_run_writes_json_and_renders(tmp_path):
     assert (tmp_path / '_static' / 'bench_lovasz_cpu.png').exists()
 
 
+@pytest.mark.skipif(
+    not osp.isdir(osp.join(get_shared_data_root(), 'coco128')),
+    reason='../shared/data/coco128 missing')
 def test_inference_worker_forces_equal_detection_counts():
     """Random-weight EmbedMask and mmdet's FCOS both return exactly the
     requested number of detections at a small scale, and the mask stage is
