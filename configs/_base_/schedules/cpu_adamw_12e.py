@@ -1,6 +1,6 @@
 # Short from-scratch schedule for the small CPU configs: AdamW (trains a
 # randomly initialised network much faster than SGD), linear warm-up, cosine
-# decay. cpu_adamw_80e.py is the same over 80 epochs.
+# decay. cpu_adamw_80e.py stretches it to 80 epochs.
 max_epochs = 12
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
