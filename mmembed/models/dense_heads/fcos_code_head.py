@@ -16,7 +16,8 @@ import warnings
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from mmcv.cnn import Scale
+import torch.nn as nn
+from mmcv.cnn import ConvModule, Scale
 from mmdet.models.dense_heads import FCOSHead
 from mmdet.models.dense_heads.anchor_free_head import AnchorFreeHead
 from mmdet.models.utils import (filter_scores_and_topk, multi_apply,
@@ -45,19 +46,73 @@ class FCOSCodeHead(FCOSHead):
             pixel lies inside the GT *mask* (EmbedMask ``SAMPLE_IN_MASK``;
             applies to the classification and box targets too). Needs
             ``gt_instances.masks``. Defaults to False (plain FCOS).
+        use_scale (bool): Learn a per-level scale on the box regression
+            (mmdet / official FCOS). False keeps the scales at 1.0 and frozen
+            (AdelaiDet ``FCOS.USE_SCALE False``, set by BlendMask); the
+            parameters stay in the state dict so checkpoints keep one layout.
+        thresh_with_ctr (bool): At test time apply ``score_thr`` and
+            ``nms_pre`` to cls x centerness instead of the class score alone
+            (AdelaiDet ``FCOS.THRESH_WITH_CTR``). Defaults to False (mmdet).
+        sqrt_score (bool): Report ``sqrt(cls x centerness)`` as the detection
+            score (AdelaiDet); NMS order is unchanged (sqrt is monotone).
+            Defaults to False (mmdet reports the product).
+        num_share_convs (int): Convs shared by the cls and box towers, before
+            them (AdelaiDet ``FCOS.NUM_SHARE_CONVS``; BlendMask's 550 model
+            uses 3 with ``stacked_convs=0``). Needs ``in_channels ==
+            feat_channels``. Defaults to 0 (mmdet).
         **kwargs: Passed unchanged to :class:`mmdet.models.FCOSHead`.
     """
 
     code_channels: int = 0
 
-    def __init__(self, *, sample_in_mask: bool = False, **kwargs) -> None:
+    def __init__(self,
+                 *,
+                 sample_in_mask: bool = False,
+                 use_scale: bool = True,
+                 thresh_with_ctr: bool = False,
+                 sqrt_score: bool = False,
+                 num_share_convs: int = 0,
+                 **kwargs) -> None:
         if self.code_channels <= 0:
             raise ValueError(f'{type(self).__name__} must set code_channels '
                              'before FCOSCodeHead.__init__')
+        if num_share_convs < 0:
+            raise ValueError(
+                f'num_share_convs must be >= 0, got {num_share_convs}')
+        if num_share_convs and kwargs.get('in_channels') != kwargs.get(
+                'feat_channels', 256):
+            raise ValueError(
+                f'{type(self).__name__}: num_share_convs={num_share_convs} '
+                'needs in_channels == feat_channels (the towers after the '
+                f'shared convs read feat_channels), got in_channels='
+                f'{kwargs.get("in_channels")}, feat_channels='
+                f'{kwargs.get("feat_channels", 256)}')
         self.sample_in_mask = sample_in_mask
+        self.use_scale = use_scale
+        self.thresh_with_ctr = thresh_with_ctr
+        self.sqrt_score = sqrt_score
+        self.num_share_convs = num_share_convs
         super().__init__(**kwargs)
         self._raw_positive_infos: Dict[str, object] = {}
         self._warned_ignore = False
+
+    def _init_layers(self) -> None:
+        """FCOSHead's layers, plus the optional shared tower; freezes the
+        per-level scales when ``use_scale`` is False."""
+        super()._init_layers()
+        self.share_convs = nn.ModuleList([
+            ConvModule(
+                self.in_channels if i == 0 else self.feat_channels,
+                self.feat_channels,
+                3,
+                padding=1,
+                conv_cfg=self.conv_cfg,
+                norm_cfg=self.norm_cfg,
+                bias=self.conv_bias) for i in range(self.num_share_convs)
+        ])
+        if not self.use_scale:
+            for scale in self.scales:
+                scale.scale.requires_grad_(False)
 
     # ------------------------------------------------------------------ #
     # forward
@@ -72,7 +127,10 @@ class FCOSCodeHead(FCOSHead):
     def forward_single(self, x: Tensor, scale: Scale, stride: int,
                        level: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Mirrors mmdet 3.3.0 ``FCOSHead.forward_single``; differs: keeps
-        the tower features and returns the level's code as a 4th output."""
+        the tower features, runs the optional shared convs first and
+        returns the level's code as a 4th output."""
+        for conv in self.share_convs:
+            x = conv(x)
         cls_score, bbox_pred, cls_feat, reg_feat = \
             AnchorFreeHead.forward_single(self, x)
         centerness = self.conv_centerness(
@@ -181,7 +239,9 @@ class FCOSCodeHead(FCOSHead):
             regress_ranges=concat_regress_ranges,
             num_points_per_lvl=num_points)
         self._targets_cache = dict(
-            gt_inds_list=gt_inds_list, points=points)
+            gt_inds_list=gt_inds_list,
+            bbox_targets_list=bbox_targets_list,
+            points=points)
 
         labels_list = [labels.split(num_points) for labels in labels_list]
         bbox_targets_list = [t.split(num_points) for t in bbox_targets_list]
@@ -293,6 +353,9 @@ class FCOSCodeHead(FCOSHead):
             - ``pos_inds`` (P,): index among the image's N_loc locations
               (levels concatenated).
             - ``pos_assigned_gt_inds`` (P,): assigned GT index.
+            - ``centerness_targets`` (P,): the location's centerness target
+              (the weight of its box loss; BlendMask weights its mask loss
+              with it too).
         """
         if not self._raw_positive_infos:
             raise RuntimeError('get_positive_infos() needs a previous '
@@ -328,6 +391,8 @@ class FCOSCodeHead(FCOSHead):
                                                  flat_ltrb[img_id][pos_inds])
             info.pos_inds = pos_inds
             info.pos_assigned_gt_inds = gt_inds[pos_inds]
+            info.centerness_targets = self.centerness_target(
+                self._targets_cache['bbox_targets_list'][img_id][pos_inds])
             positive_infos.append(info)
         return positive_infos
 
@@ -385,7 +450,10 @@ class FCOSCodeHead(FCOSHead):
                                 with_nms: bool = True) -> InstanceData:
         """Mirrors mmdet 3.3.0 ``BaseDenseHead._predict_by_feat_single`` for
         sigmoid classifiers with score factors; differs: the code, point and
-        stride of every kept location follow it through top-k and NMS."""
+        stride of every kept location follow it through top-k and NMS, the
+        centerness product is applied here (not in ``_bbox_post_process``)
+        and ``thresh_with_ctr`` / ``sqrt_score`` select AdelaiDet's
+        scoring."""
         cfg = ConfigDict(self.test_cfg if cfg is None else cfg)
         img_shape = img_meta['img_shape']
         nms_pre = cfg.get('nms_pre', -1)
@@ -403,8 +471,12 @@ class FCOSCodeHead(FCOSHead):
                 -1, self.cls_out_channels).sigmoid()
             code_pred = code_pred.permute(1, 2, 0).reshape(
                 -1, self.code_channels)
-            # score threshold on the class score before the centerness
-            # product, as FCOS and EmbedMask v3 do
+            if self.thresh_with_ctr:
+                # AdelaiDet FCOS (THRESH_WITH_CTR): threshold and top-k on
+                # cls x ctr, so the product is the score from here on
+                scores = scores * score_factor[:, None]
+            # otherwise the threshold sees the class score before the
+            # centerness product, as mmdet FCOS and EmbedMask v3 do
             scores, labels, keep_idxs, filtered = filter_scores_and_topk(
                 scores, score_thr, nms_pre,
                 dict(bbox_pred=bbox_pred, priors=priors, codes=code_pred))
@@ -420,9 +492,14 @@ class FCOSCodeHead(FCOSHead):
         results = InstanceData()
         results.bboxes = self.bbox_coder.decode(
             priors, torch.cat(mlvl_bbox_preds), max_shape=img_shape)
-        results.scores = torch.cat(mlvl_scores)
+        scores = torch.cat(mlvl_scores)
+        if not self.thresh_with_ctr:
+            scores = scores * torch.cat(mlvl_score_factors)
+        # _bbox_post_process multiplies by ``score_factors`` when present; we
+        # apply the centerness above instead, so that the AdelaiDet sqrt can
+        # follow (same NMS order: sqrt is monotone)
+        results.scores = scores.sqrt() if self.sqrt_score else scores
         results.labels = torch.cat(mlvl_labels)
-        results.score_factors = torch.cat(mlvl_score_factors)
         results.codes = torch.cat(mlvl_codes)
         results.points = priors[:, :2]
         results.strides = torch.cat(mlvl_strides)

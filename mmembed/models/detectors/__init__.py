@@ -1,4 +1,5 @@
 # Copyright (c) mmembed authors. All rights reserved.
+from .blendmask import BlendMask
 from .embedmask import EmbedMask
 
-__all__ = ['EmbedMask']
+__all__ = ['EmbedMask', 'BlendMask']

@@ -14,3 +14,6 @@ from .sample_selection import (SAMPLING_MODES, ProposalSamples,  # noqa: E402
                                select_proposal_samples)
 
 __all__ += ['SAMPLING_MODES', 'ProposalSamples', 'select_proposal_samples']
+from .mask_ops import paste_box_masks  # noqa: E402
+
+__all__ += ['paste_box_masks']
