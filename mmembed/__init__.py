@@ -3,7 +3,9 @@
 
 ``import mmembed`` (or ``custom_imports=dict(imports=['mmembed'])`` in a
 config) checks the OpenMMLab stack, makes checkpoint loading work safely on
-torch >= 2.6, and registers every mmembed component into mmdet's registries.
+torch >= 2.6, registers every mmembed component into mmdet's registries and
+makes ``mmembed::`` config paths resolve (mmengine's package table, see
+:mod:`mmembed.utils.mim`; the configs ship in ``mmembed/.mim/configs``).
 """
 from .utils.env_check import check_dependencies
 
@@ -12,6 +14,10 @@ check_dependencies()
 from .utils.checkpoint import install_safe_checkpoint_loading  # noqa: E402
 
 install_safe_checkpoint_loading()
+
+from .utils.mim import register_mim_package  # noqa: E402
+
+register_mim_package()
 
 from . import models  # noqa: E402,F401  (registers into mmdet.registry)
 from .version import __version__, version_info  # noqa: E402

@@ -1,0 +1,1 @@
+# Copyright (c) mmembed authors. All rights reserved.
