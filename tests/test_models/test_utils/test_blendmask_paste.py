@@ -1,0 +1,100 @@
+# Copyright (c) mmembed authors. All rights reserved.
+"""paste_box_masks (BlendMask now, ISTR later) against mmdet's
+FCNMaskHead._do_paste_mask, plus the GPU-path rules of issue 8: no host
+synchronisation and an op count that does not grow with N."""
+from collections import Counter
+
+import pytest
+import torch
+from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+
+from mmembed.models.utils import paste_box_masks
+
+OUT = (37, 53)  # H != W, odd
+
+
+def random_case(num, mask_shape=(28, 28), seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    probs = torch.rand(num, *mask_shape, generator=gen)
+    xy = torch.rand(num, 2, generator=gen) * torch.tensor([70., 50.]) - 10
+    wh = torch.rand(num, 2, generator=gen) * 40 + 0.3
+    boxes = torch.cat([xy, xy + wh], dim=1)  # some cross the image border
+    return probs, boxes
+
+
+def mmdet_paste(probs, boxes, out_size):
+    pasted, _ = _do_paste_mask(probs[:, None], boxes, out_size[0],
+                               out_size[1], skip_empty=False)
+    return pasted
+
+
+@pytest.mark.parametrize('mask_shape', [(28, 28), (56, 56), (14, 9)])
+def test_equals_mmdet_do_paste_mask(mask_shape):
+    probs, boxes = random_case(12, mask_shape)
+    want = mmdet_paste(probs, boxes, OUT)
+    got = paste_box_masks(probs, boxes, OUT, thr=None)
+    assert got.shape == (12, *OUT) and got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=0, atol=2e-6)
+    masks = paste_box_masks(probs, boxes, OUT, thr=0.5)
+    assert masks.dtype == torch.bool
+    # the threshold is >= (mmdet, detectron2); away from ties both agree
+    clear = (want - 0.5).abs() > 1e-5
+    assert torch.equal(masks[clear], (want >= 0.5)[clear])
+    assert masks.any()
+
+
+def test_zero_size_boxes_follow_mmdet():
+    """mmdet replaces the infinite grid coordinates of a zero-width (or
+    zero-height) box by 0, i.e. samples the middle column (row)."""
+    probs, boxes = random_case(3)
+    boxes[0, 2] = boxes[0, 0]  # zero width
+    boxes[1, 3] = boxes[1, 1]  # zero height
+    want = mmdet_paste(probs, boxes, OUT)
+    got = paste_box_masks(probs, boxes, OUT, thr=None)
+    torch.testing.assert_close(got, want, rtol=0, atol=2e-6)
+
+
+def test_chunking_does_not_change_the_result():
+    probs, boxes = random_case(9)
+    whole = paste_box_masks(probs, boxes, OUT, thr=0.5)
+    # budget of 2.5 images -> 4 chunks of at most 3 boxes
+    chunked = paste_box_masks(
+        probs, boxes, OUT, thr=0.5, chunk_pixels=int(2.5 * OUT[0] * OUT[1]))
+    assert torch.equal(whole, chunked)
+
+
+def test_empty_inputs():
+    masks = paste_box_masks(torch.zeros(0, 28, 28), torch.zeros(0, 4), OUT)
+    assert masks.shape == (0, *OUT) and masks.dtype == torch.bool
+    probs = paste_box_masks(
+        torch.zeros(0, 28, 28), torch.zeros(0, 4), OUT, thr=None)
+    assert probs.shape == (0, *OUT) and probs.dtype == torch.float32
+
+
+def test_bad_shapes_are_clear_errors():
+    with pytest.raises(ValueError, match='mask_probs'):
+        paste_box_masks(torch.zeros(2, 28), torch.zeros(2, 4), OUT)
+    with pytest.raises(ValueError, match='boxes'):
+        paste_box_masks(torch.zeros(2, 28, 28), torch.zeros(3, 4), OUT)
+    with pytest.raises(ValueError, match='chunk_pixels'):
+        paste_box_masks(
+            torch.zeros(2, 28, 28), torch.zeros(2, 4), OUT, chunk_pixels=0)
+
+
+def aten_ops(num):
+    probs, boxes = random_case(num, (56, 56))
+    with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        paste_box_masks(probs, boxes, (120, 160), thr=0.5)
+    return Counter(e.name for e in prof.events()
+                   if e.name.startswith('aten::'))
+
+
+def test_op_count_does_not_grow_with_detections_and_nothing_syncs():
+    few, many = aten_ops(10), aten_ops(100)
+    assert sum(few.values()) > 0
+    assert few == many
+    # the ops through which a CUDA tensor's value reaches the host
+    for name in ('aten::item', 'aten::_local_scalar_dense', 'aten::nonzero',
+                 'aten::masked_select', 'aten::is_nonzero'):
+        assert name not in few, name
