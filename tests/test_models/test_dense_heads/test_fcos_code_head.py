@@ -158,3 +158,158 @@ def test_ignored_instances_warn_once():
     ignore = make_gt([[0, 0, 50, 50]], [0], with_mask=False)
     with pytest.warns(UserWarning, match='ignored'):
         head.loss_by_feat(*head(feats), GTS[:1], METAS[:1], [ignore])
+
+
+# --------------------------------------------------------------------- #
+# BlendMaskBoxHead: FCOS when configured as FCOS, AdelaiDet otherwise
+# --------------------------------------------------------------------- #
+AS_FCOS = dict(use_scale=True, thresh_with_ctr=False, sqrt_score=False)
+
+
+def build_blendmask_pair(**kwargs):
+    from mmembed.models.dense_heads import BlendMaskBoxHead
+    torch.manual_seed(0)
+    ours = BlendMaskBoxHead(**FCOS_KW, num_bases=2, attn_size=3, **kwargs)
+    ours.init_weights()
+    ref_kwargs = {
+        k: v
+        for k, v in kwargs.items()
+        if k not in ('use_scale', 'thresh_with_ctr', 'sqrt_score')
+    }
+    ref = FCOSHead(**FCOS_KW, **ref_kwargs)
+    missing, unexpected = ref.load_state_dict(ours.state_dict(), strict=False)
+    assert not missing
+    assert all(k.startswith('conv_attn') for k in unexpected), unexpected
+    feats = [
+        torch.rand(2, 8, IMG_H // s, IMG_W // s) for s in ours.strides
+    ]
+    return ours, ref, feats
+
+
+@pytest.mark.parametrize('use_scale', [True, False])
+def test_blendmask_box_head_losses_match_fcos(use_scale):
+    """Frozen scales (AdelaiDet USE_SCALE False) stay at 1.0, where mmdet's
+    scales start, so the losses equal FCOSHead's either way."""
+    ours, ref, feats = build_blendmask_pair(
+        center_sampling=True, **dict(AS_FCOS, use_scale=use_scale))
+    got = ours.loss_by_feat(*ours(feats), GTS, METAS)
+    want = ref.loss_by_feat(*ref(feats), GTS, METAS)
+    for key in ('loss_cls', 'loss_bbox', 'loss_centerness'):
+        torch.testing.assert_close(got[key], want[key])
+    assert all(s.scale.requires_grad == use_scale for s in ours.scales)
+
+
+def test_blendmask_box_head_as_fcos_predicts_as_fcos():
+    ours, ref, feats = build_blendmask_pair(center_sampling=True, **AS_FCOS)
+    ours.eval()
+    ref.eval()
+    with torch.no_grad():
+        got = ours.predict_by_feat(*ours(feats), batch_img_metas=METAS)
+        want = ref.predict_by_feat(*ref(feats), batch_img_metas=METAS)
+    for g, w in zip(got, want):
+        assert len(g) > 0
+        for key in ('bboxes', 'scores', 'labels'):
+            torch.testing.assert_close(g[key], w[key])
+        assert g.codes.shape == (len(g), 2 * 3 * 3)
+
+
+def adelaidet_detections(ref, feats, meta, cfg, img_id=0):
+    """AdelaiDet fcos_outputs.predict_proposals written out on FCOSHead's
+    raw outputs: per level, cls x ctr > thr (THRESH_WITH_CTR), top
+    ``nms_pre``, decode, class-aware NMS, top ``max_per_img``, sqrt."""
+    from mmcv.ops import batched_nms
+    cls_scores, bbox_preds, centernesses = ref(feats)
+    priors = ref.prior_generator.grid_priors(
+        [c.shape[-2:] for c in cls_scores], device='cpu')
+    boxes, scores, labels = [], [], []
+    for cls, box, ctr, points in zip(cls_scores, bbox_preds, centernesses,
+                                     priors):
+        prob = cls[img_id].permute(1, 2, 0).reshape(-1, 3).sigmoid() * \
+            ctr[img_id].permute(1, 2, 0).reshape(-1, 1).sigmoid()
+        loc, label = (prob > cfg['score_thr']).nonzero(as_tuple=True)
+        score = prob[loc, label]
+        keep = score.argsort(descending=True)[:cfg['nms_pre']]
+        loc, label, score = loc[keep], label[keep], score[keep]
+        ltrb = box[img_id].permute(1, 2, 0).reshape(-1, 4)[loc]
+        boxes.append(ref.bbox_coder.decode(
+            points[loc], ltrb, max_shape=meta['img_shape']))
+        scores.append(score)
+        labels.append(label)
+    dets, keep = batched_nms(
+        torch.cat(boxes), torch.cat(scores), torch.cat(labels), cfg['nms'])
+    keep = keep[:cfg['max_per_img']]
+    return dets[:cfg['max_per_img'], :4], torch.cat(scores)[keep].sqrt(), \
+        torch.cat(labels)[keep]
+
+
+def test_blendmask_box_head_predicts_as_adelaidet():
+    ours, ref, feats = build_blendmask_pair(center_sampling=True)
+    assert ours.thresh_with_ctr and ours.sqrt_score and not ours.use_scale
+    # spread the scores (initial ones are all ~0.01 x 0.5)
+    with torch.no_grad():
+        for name, param in ours.named_parameters():
+            if not name.startswith('scales'):
+                param.normal_(0, 0.3)
+    ref.load_state_dict(ours.state_dict(), strict=False)
+    cfg = dict(FCOS_KW['test_cfg'], score_thr=0.3, nms_pre=50,
+               max_per_img=30)
+    ours.eval()
+    ref.eval()
+    with torch.no_grad():
+        got = ours.predict_by_feat(
+            *ours(feats), batch_img_metas=METAS, cfg=ConfigDict(cfg))[0]
+        boxes, scores, labels = adelaidet_detections(ref, feats, METAS[0],
+                                                     cfg)
+    assert 0 < len(got) == len(scores) <= 30
+    # thresholding the class score alone (mmdet) would keep more
+    ours.thresh_with_ctr = False
+    with torch.no_grad():
+        mmdet_style = ours.predict_by_feat(
+            *ours(feats), batch_img_metas=METAS, cfg=ConfigDict(
+                cfg, max_per_img=1000))[0]
+    assert (mmdet_style.scores**2 <= 0.3).any()
+    torch.testing.assert_close(got.bboxes, boxes)
+    torch.testing.assert_close(got.scores, scores)
+    assert torch.equal(got.labels, labels)
+
+
+def test_shared_convs_run_before_both_towers():
+    """num_share_convs=2, stacked_convs=0 (AdelaiDet's 550 model layout):
+    our outputs equal FCOSHead(stacked_convs=0) fed with the shared convs'
+    output."""
+    from mmembed.models.dense_heads import BlendMaskBoxHead
+    torch.manual_seed(0)
+    kw = dict(FCOS_KW, stacked_convs=0)
+    ours = BlendMaskBoxHead(**kw, num_share_convs=2, **AS_FCOS)
+    ours.init_weights()
+    assert len(ours.share_convs) == 2 and not ours.cls_convs
+    ref = FCOSHead(**kw)
+    ref.load_state_dict(ours.state_dict(), strict=False)
+    feats = [torch.rand(1, 8, IMG_H // s, IMG_W // s) for s in ours.strides]
+    shared = []
+    for feat in feats:
+        for conv in ours.share_convs:
+            feat = conv(feat)
+        shared.append(feat)
+    for got, want in zip(ours(feats)[:3], ref(shared)):
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w)
+    with pytest.raises(ValueError, match='in_channels == feat_channels'):
+        BlendMaskBoxHead(**dict(kw, feat_channels=16), num_share_convs=1)
+
+
+def test_positive_infos_carry_the_box_loss_centerness_targets():
+    """centerness target = sqrt(min(l, r) / max(l, r) * min(t, b) /
+    max(t, b)) of the location to its assigned GT box (FCOS)."""
+    ours, _, feats = build_blendmask_pair(center_sampling=True)
+    ours.loss_by_feat(*ours(feats), GTS, METAS)
+    info = ours.get_positive_infos()[0]
+    box = GTS[0].bboxes[info.pos_assigned_gt_inds]
+    x, y = info.points[:, 0], info.points[:, 1]
+    left, top, right, bottom = x - box[:, 0], y - box[:, 1], box[:, 2] - x, \
+        box[:, 3] - y
+    want = torch.sqrt(
+        torch.minimum(left, right) / torch.maximum(left, right) *
+        torch.minimum(top, bottom) / torch.maximum(top, bottom))
+    torch.testing.assert_close(info.centerness_targets, want)
+    assert len(ours.get_positive_infos()[1].centerness_targets) == 0
