@@ -575,8 +575,13 @@ class BlenderHead(BaseMaskHead):
             out_size = tuple(meta['ori_shape'][:2]) if rescale else tuple(
                 meta['img_shape'][:2])
             if rescale:
-                scale = bboxes.new_tensor(meta['scale_factor']).repeat(1, 2)
-                out_bboxes = bboxes / scale
+                # python scalars: a tensor built from the host list would be
+                # a host-to-device copy, which waits for the stream on CUDA
+                scale_w, scale_h = (float(s) for s in meta['scale_factor'])
+                out_bboxes = torch.stack([
+                    bboxes[:, 0] / scale_w, bboxes[:, 1] / scale_h,
+                    bboxes[:, 2] / scale_w, bboxes[:, 3] / scale_h
+                ], dim=1)
             else:
                 out_bboxes = bboxes
             mask_probs = self.predict_mask_probs(bases, img_id, results)

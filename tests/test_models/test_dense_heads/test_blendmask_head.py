@@ -440,3 +440,71 @@ def test_test_cfg_is_checked():
 def test_is_a_base_mask_head():
     from mmdet.models.dense_heads.base_mask_head import BaseMaskHead
     assert issubclass(BlenderHead, BaseMaskHead)
+
+
+# --------------------------------------------------------------------- #
+# the mask path: op count independent of N, no host synchronisation
+# --------------------------------------------------------------------- #
+def detections(num, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return InstanceData(
+        bboxes=random_boxes(num, seed=seed),
+        codes=torch.randn(num, K * M * M, generator=gen),
+        scores=torch.rand(num, generator=gen),
+        labels=torch.randint(0, 3, (num, ), generator=gen))
+
+
+def predict_masks(blender, bases, results):
+    metas = [dict(img_shape=(60, 80), ori_shape=(90, 120),
+                  scale_factor=(80 / 120, 60 / 90))]
+    return blender.predict_by_feat(
+        bases, results_list=[results], batch_img_metas=metas,
+        rescale=True)[0]
+
+
+def test_mask_path_op_count_does_not_grow_with_detections():
+    from collections import Counter
+    blender = head().eval()
+    bases = torch.randn(1, K, 15, 20)
+    counts = []
+    for num in (10, 100):
+        results = detections(num)
+        with torch.profiler.profile(
+                activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            out = predict_masks(blender, bases, results)
+        assert out.masks.shape == (num, 90, 120)
+        # CPU zero_ memsets tensors under 32k elements itself and calls
+        # fill_ only for larger ones (mmcv's RoIAlign zeroes its output):
+        # a size effect of the CPU kernel, not an extra launch, so skip it
+        counts.append(Counter(
+            e.name for e in prof.events() if e.name.startswith('aten::')
+            and not (e.name == 'aten::fill_' and e.cpu_parent is not None
+                     and e.cpu_parent.name == 'aten::zero_')))
+    assert counts[0] == counts[1]
+    for name in ('aten::item', 'aten::_local_scalar_dense', 'aten::nonzero'):
+        assert name not in counts[0], name
+
+
+def test_rescaled_boxes_and_masks_match_mmdet_rescale():
+    blender = head().eval()
+    out = predict_masks(blender, torch.randn(1, K, 15, 20), detections(5))
+    boxes = random_boxes(5) / torch.tensor([80 / 120, 60 / 90] * 2)
+    torch.testing.assert_close(out.bboxes, boxes)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_mask_path_does_not_synchronise_on_cuda():
+    blender = head().eval().cuda()
+    bases = torch.randn(1, K, 15, 20, device='cuda')
+    results = detections(50)
+    results = InstanceData(**{k: v.cuda() for k, v in results.items()})
+    metas = [dict(img_shape=(60, 80), ori_shape=(90, 120),
+                  scale_factor=(80 / 120, 60 / 90))]
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        out = blender.predict_by_feat(
+            bases, results_list=[results], batch_img_metas=metas)[0]
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert out.masks.shape == (50, 90, 120) and out.masks.is_cuda
