@@ -113,6 +113,8 @@ setup(
     # mmembed/configs holds pure-Python (read_base) configs: plain modules,
     # found by find_packages through their __init__.py files.
     cmdclass={'build_py': BuildPyWithMim},
+    # `mmembed train|test|export-onnx ...` runs the tools in mmembed/.mim
+    entry_points={'console_scripts': ['mmembed=mmembed.cli:main']},
     python_requires='>=3.8',
     # torch, mmcv (with ops) and mmdet are installed by `make install`; mmcv
     # must be built against the installed torch, which pip cannot express.
