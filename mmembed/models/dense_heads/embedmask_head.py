@@ -51,10 +51,11 @@ from torch import Tensor
 
 from ..utils.embedding_kernel import (embedding_logprob,
                                       embedding_logprob_pairs)
-from ..utils.mask_ops import (candidate_out_regions, paste_ragged_logits,
-                              rescale_gt_masks, upsampled_size)
-from ..utils.ragged_ops import (boxes_to_cells, chunk_ranges, ragged_grid,
-                                region_areas)
+from ..utils.mask_ops import (candidate_out_regions, paste_dense_logits,
+                              paste_ragged_logits, rescale_gt_masks,
+                              upsampled_size)
+from ..utils.ragged_ops import (boxes_to_cells, chunk_ranges, even_chunks,
+                                ragged_grid, region_areas, region_masks)
 from ..utils.sample_selection import (SAMPLING_MODES,
                                       select_proposal_samples)
 from .fcos_code_head import FCOSCodeHead
@@ -209,12 +210,24 @@ class EmbedMaskHead(BaseMaskHead):
         train_cfg, test_cfg (dict): ``test_cfg`` keys: ``mask_thr``
             (probability threshold), ``mask_box_expand`` (cells at stride 4
             around the box where probabilities are computed; elsewhere the
-            log-probability is -10, as in official v3), ``mask_chunk_pixels``
-            (memory budget: output pixels pasted per chunk).
+            log-probability is -10, as in official v3), ``mask_impl``
+            (``'auto'`` (default): ``'dense'`` on CUDA, ``'ragged'``
+            elsewhere; both give the same masks, see
+            :meth:`_predict_masks_single`), ``mask_chunk_pixels`` (memory
+            budget of ``'ragged'``: summed box-region output pixels per
+            chunk, default 2e6), ``mask_dense_chunk_pixels`` (memory budget
+            of ``'dense'``: N x H x W output pixels per chunk, default 1.5e8,
+            i.e. 100 detections at 1333 x 800 in one chunk).
         init_cfg (dict): Normal(0, 0.01) on convs, as the official heads.
     """
 
-    TEST_CFG_KEYS = ('mask_thr', 'mask_box_expand', 'mask_chunk_pixels')
+    TEST_CFG_KEYS = ('mask_thr', 'mask_box_expand', 'mask_impl',
+                     'mask_chunk_pixels', 'mask_dense_chunk_pixels')
+    MASK_IMPLS = ('auto', 'ragged', 'dense')
+    # output pixels evaluated per chunk. ragged: summed box-region pixels
+    # (about 100 MB of temporaries); dense: N x H x W, i.e. 100 detections at
+    # 1333 x 800 in one chunk (about 0.6 GB of float32 temporaries)
+    DEFAULT_CHUNK_PIXELS = dict(ragged=2_000_000, dense=150_000_000)
     OUTSIDE_LOGPROB = -10.0  # official v3 MaskProb_cuda.cu initial value
 
     def __init__(self,
@@ -364,14 +377,20 @@ class EmbedMaskHead(BaseMaskHead):
                 f'embed_dim {self.embed_dim} + margin_dims '
                 f'{self.margin_dims}, got {tuple(codes.shape)}; make the box '
                 "head's embed_dim / margin_per_dim match the mask head's")
-        embeds, margins = codes.split([self.embed_dim, self.margin_dims], 1)
-        if self.spatial_dims:
-            embeds = torch.cat([
-                embeds[:, :self.spatial_dims] +
-                self._coord_term(points)[:, :self.spatial_dims],
-                embeds[:, self.spatial_dims:]
-            ], dim=1)
-        return embeds, margins
+        if not self.spatial_dims:
+            embeds, margins = codes.split([self.embed_dim, self.margin_dims],
+                                          1)
+            return embeds, margins
+        num = self.spatial_dims
+        spatial, rest, margins = codes.split(
+            [num, self.embed_dim - num, self.margin_dims], 1)
+        if num < points.shape[1]:
+            points = points[:, :num]
+        # the _coord_term of forward(), fused into one op (the inference
+        # mask path counts its launched ops)
+        spatial = torch.addcmul(
+            spatial, points, self.position_scale.scale, value=self.coord_scale)
+        return torch.cat([spatial, rest], dim=1), margins
 
     # ------------------------------------------------------------------ #
     # training
@@ -502,15 +521,14 @@ class EmbedMaskHead(BaseMaskHead):
         grow = wh * self.box_expand_ratio + self.box_expand_cells
         low = torch.floor(boxes[:, :2] / stride - grow)
         high = torch.ceil(boxes[:, 2:] / stride + grow)
-        ys = torch.arange(map_size[0], device=boxes.device)[None, :, None]
-        xs = torch.arange(map_size[1], device=boxes.device)[None, None, :]
-        return (ys >= low[:, 1, None, None]) & (ys < high[:, 1, None, None]) \
-            & (xs >= low[:, 0, None, None]) & (xs < high[:, 0, None, None])
+        return region_masks(torch.cat([low, high], dim=1).long(), map_size)
 
     # ------------------------------------------------------------------ #
     # inference
     # ------------------------------------------------------------------ #
-    def _read_test_cfg(self) -> Tuple[float, int, int]:
+    def _read_test_cfg(self, device: torch.device
+                       ) -> Tuple[float, int, str, int]:
+        """Validated ``(mask_thr, mask_box_expand, impl, chunk budget)``."""
         cfg = self.test_cfg
         if cfg is None:
             raise ValueError(f'{type(self).__name__} needs a test_cfg with '
@@ -528,11 +546,19 @@ class EmbedMaskHead(BaseMaskHead):
         if expand < 0:
             raise ValueError(
                 f'test_cfg.mask_box_expand must be >= 0, got {expand}')
-        chunk = int(cfg.get('mask_chunk_pixels', 2_000_000))
+        impl = cfg.get('mask_impl', 'auto')
+        if impl not in self.MASK_IMPLS:
+            raise ValueError(f'test_cfg.mask_impl must be one of '
+                             f'{self.MASK_IMPLS}, got {impl!r}')
+        if impl == 'auto':
+            impl = 'dense' if device.type == 'cuda' else 'ragged'
+        # the two layouts spend memory differently, hence one budget each
+        key = 'mask_dense_chunk_pixels' if impl == 'dense' \
+            else 'mask_chunk_pixels'
+        chunk = int(cfg.get(key, self.DEFAULT_CHUNK_PIXELS[impl]))
         if chunk <= 0:
-            raise ValueError(
-                f'test_cfg.mask_chunk_pixels must be > 0, got {chunk}')
-        return mask_thr, expand, chunk
+            raise ValueError(f'test_cfg.{key} must be > 0, got {chunk}')
+        return mask_thr, expand, impl, chunk
 
     def predict_by_feat(self,
                         pixel_embeds: Tensor,
@@ -555,7 +581,8 @@ class EmbedMaskHead(BaseMaskHead):
             per image :obj:`InstanceData` with ``bboxes`` (N, 4), ``scores``
             (N,), ``labels`` (N,), ``masks`` (N, H, W) bool.
         """
-        mask_thr, expand, chunk = self._read_test_cfg()
+        mask_thr, expand, impl, chunk = self._read_test_cfg(
+            pixel_embeds.device)
         if kwargs:
             raise TypeError(f'{type(self).__name__}.predict_by_feat got '
                             f'unexpected arguments {sorted(kwargs)}')
@@ -572,11 +599,15 @@ class EmbedMaskHead(BaseMaskHead):
                                                                      img_w)
             masks = self._predict_masks_single(
                 pixel_embeds[img_id], results, (img_h, img_w), out_size,
-                map_size, expand, thr, chunk)
+                map_size, expand, thr, impl, chunk)
             bboxes = results.bboxes
             if rescale:
-                scale = bboxes.new_tensor(meta['scale_factor']).repeat(1, 2)
-                bboxes = bboxes / scale
+                # filled on the device: new_tensor(scale_factor) would copy
+                # from the host, which synchronises a CUDA stream
+                scale_w, scale_h = meta['scale_factor']
+                scale = bboxes.new_full((2, ), scale_w)
+                scale[1] = scale_h
+                bboxes = (bboxes.view(-1, 2, 2) / scale).view(-1, 4)
             out = InstanceData()
             out.bboxes = bboxes
             out.scores = results.scores
@@ -586,25 +617,55 @@ class EmbedMaskHead(BaseMaskHead):
         return outputs
 
     def _predict_masks_single(self, pixel_embeds: Tensor,
-                              results: InstanceData, input_size: Tuple[int,
-                                                                       int],
+                              results: InstanceData,
+                              input_size: Tuple[int, int],
                               out_size: Tuple[int, int],
                               map_size: Tuple[int, int], expand: int,
-                              thr: float, chunk: int) -> Tensor:
-        """(N, H, W) bool masks of one image, computed only around each box
-        (cost grows with the summed box area, memory bounded by ``chunk``).
+                              thr: float, impl: str, chunk: int) -> Tensor:
+        """(N, H, W) bool masks of one image.
+
+        Both implementations compute the official v3 inference (log-prob
+        inside the box region, -10 elsewhere, bilinear upsampling, crop,
+        threshold) and give the same masks:
+
+        - ``'ragged'`` evaluates only the pixels around each box, so its
+          cost grows with the summed box area (the fast choice on a CPU).
+          Listing those pixels needs their count on the host, a device
+          synchronisation.
+        - ``'dense'`` evaluates every detection on the whole map in a fixed
+          number of batched ops (matmul kernel, region mask, one
+          ``F.interpolate``) with no synchronisation, chunked over N by a
+          budget computed from shapes only (the fast choice on a GPU).
         """
         num = len(results)
+        if num == 0:
+            return pixel_embeds.new_zeros((0, *out_size), dtype=torch.bool)
+        embeds, margins = self.split_codes(results.codes, results.points)
+        up_size = upsampled_size(map_size, self.mask_stride, input_size,
+                                 out_size)
+        if impl == 'dense':
+            flat_embeds = pixel_embeds.flatten(1)  # (D, h * w)
+
+            def dense_masks(codes: Tensor, margins: Tensor,
+                            boxes: Tensor) -> Tensor:
+                logprob = embedding_logprob(flat_embeds, codes, margins)
+                return paste_dense_logits(
+                    logprob.view(-1, *map_size), boxes, self.mask_stride,
+                    expand, up_size, out_size, self.OUTSIDE_LOGPROB, thr)
+
+            ranges = even_chunks(num, out_size[0] * out_size[1], chunk)
+            if len(ranges) == 1:  # the usual case, with no slicing ops
+                return dense_masks(embeds, margins, results.bboxes)
+            return torch.cat([
+                dense_masks(embeds[start:end], margins[start:end],
+                            results.bboxes[start:end])
+                for start, end in ranges
+            ])
+        cells = boxes_to_cells(results.bboxes, self.mask_stride, expand,
+                               map_size)
         masks = torch.zeros((num, *out_size),
                             dtype=torch.bool,
                             device=pixel_embeds.device)
-        if num == 0:
-            return masks
-        embeds, margins = self.split_codes(results.codes, results.points)
-        cells = boxes_to_cells(results.bboxes, self.mask_stride, expand,
-                               map_size)
-        up_size = upsampled_size(map_size, self.mask_stride, input_size,
-                                 out_size)
         out_areas = region_areas(
             candidate_out_regions(cells, up_size, map_size, out_size))
         pixel_rows = pixel_embeds.flatten(1).t()  # (h * w, D)

@@ -1,14 +1,17 @@
 # Copyright (c) mmembed authors. All rights reserved.
 from .embedding_kernel import embedding_logprob, embedding_logprob_pairs
-from .mask_ops import (candidate_out_regions, paste_ragged_logits,
-                       rescale_gt_masks, upsampled_size)
-from .ragged_ops import (RaggedGrid, boxes_to_cells, chunk_ranges,
-                         ragged_grid, region_areas)
+from .mask_ops import (candidate_out_regions, paste_dense_logits,
+                       paste_ragged_logits, rescale_gt_masks, upsampled_size)
+from .ragged_ops import (RaggedGrid, box_cell_masks, boxes_to_cells,
+                         chunk_ranges, even_chunks, ragged_grid,
+                         region_areas, region_masks)
 
 __all__ = [
     'embedding_logprob', 'embedding_logprob_pairs', 'candidate_out_regions',
-    'paste_ragged_logits', 'rescale_gt_masks', 'upsampled_size', 'RaggedGrid',
-    'boxes_to_cells', 'chunk_ranges', 'ragged_grid', 'region_areas'
+    'paste_dense_logits', 'paste_ragged_logits', 'rescale_gt_masks',
+    'upsampled_size', 'RaggedGrid', 'boxes_to_cells', 'chunk_ranges',
+    'even_chunks', 'ragged_grid', 'region_areas', 'region_masks',
+    'box_cell_masks'
 ]
 from .sample_selection import (SAMPLING_MODES, ProposalSamples,  # noqa: E402
                                select_proposal_samples)

@@ -11,6 +11,7 @@ A pixel p belongs to proposal j with probability
 margin per dimension). Both functions return the exponent, the *log*
 probability, which is what the official inference pastes and thresholds.
 """
+import torch
 from torch import Tensor
 
 
@@ -38,13 +39,15 @@ def embedding_logprob(pixel_embeds: Tensor, codes: Tensor,
     """
     dim = pixel_embeds.shape[0]
     _check_codes(codes, margins, dim)
-    margins = margins.expand(-1, dim)
-    # sum_d m (e - q)^2 = m.q^2 - 2 (m q).e + m.e^2: two matmuls instead of a
-    # (P, D, Q) tensor. Rounding can make the sum slightly negative; clamp.
-    dist = (margins * codes.pow(2)).sum(dim=1, keepdim=True) \
-        - 2 * (margins * codes) @ pixel_embeds \
-        + margins @ pixel_embeds.pow(2)
-    return -dist.clamp(min=0)
+    weighted = margins * codes  # (P, D)
+    # -sum_d m (e - q)^2 = -m.q^2 + 2 (m q).e - m.e^2: two fused matmuls
+    # (addmm) instead of a (P, D, Q) tensor, and few launched ops
+    neg_dist = torch.addmm(
+        torch.addmm((weighted * codes).sum(dim=1, keepdim=True),
+                    weighted, pixel_embeds, beta=-1, alpha=2),
+        margins.expand(-1, dim), pixel_embeds.pow(2), alpha=-1)
+    # rounding can make the distance slightly negative
+    return neg_dist.clamp(max=0)
 
 
 def embedding_logprob_pairs(pixel_embeds: Tensor, pix_inds: Tensor,

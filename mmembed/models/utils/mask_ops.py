@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .ragged_ops import RaggedGrid, ragged_grid, region_areas
+from .ragged_ops import (RaggedGrid, box_cell_masks, ragged_grid,
+                         region_areas)
 
 
 def rescale_gt_masks(masks: Tensor, size: Tuple[int, int]) -> Tensor:
@@ -97,6 +98,65 @@ def candidate_out_regions(cell_regions: Tensor, up_size: Tuple[int, int],
     return out.masked_fill(empty[:, None], 0)
 
 
+def _check_paste_args(fill: float, thr: float, up_size: Tuple[int, int],
+                      out_size: Tuple[int, int]) -> None:
+    if fill > thr:
+        raise ValueError(f'fill ({fill}) must not exceed thr ({thr}): '
+                         'pixels outside the regions would be foreground')
+    if up_size[0] < out_size[0] or up_size[1] < out_size[1]:
+        raise ValueError(f'up_size {up_size} must cover out_size {out_size}')
+
+
+def paste_dense_logits(logits: Tensor, boxes: Tensor, stride: int,
+                       expand: int, up_size: Tuple[int, int],
+                       out_size: Tuple[int, int], fill: float,
+                       thr: float) -> Tensor:
+    """Dense twin of :func:`paste_ragged_logits`: the same masks from full
+    (h, w) maps, in a fixed number of batched ops and with no host
+    synchronisation.
+
+    It computes exactly the formula that :func:`paste_ragged_logits`
+    reproduces sparsely, for all N maps at once::
+
+        full = where(cell in region, logits, fill)          # (N, h, w)
+        up = F.interpolate(full[:, None], up_size, mode='bilinear',
+                           align_corners=False)[:, 0]
+        masks = up[:, :H, :W] > thr
+
+    where the region of detection i is ``boxes_to_cells(boxes, stride,
+    expand)[i]`` (:func:`box_cell_masks`). Its cost is N x H x W whatever
+    the boxes, which a GPU absorbs in a few kernels; on a CPU the ragged
+    form, whose cost is the summed box area, is faster. Callers chunk N
+    (:func:`even_chunks`) to bound memory.
+
+    Args:
+        logits: (N, h, w) float, one map per detection; values outside a
+            detection's region are ignored.
+        boxes: (N, 4) float ``(x1, y1, x2, y2)`` in input pixels.
+        stride: map stride in pixels.
+        expand: cells added on every side of a box's cells.
+        up_size: size of the upsampled map; must cover ``out_size``.
+        out_size: (H, W).
+        fill: value outside the regions; must be <= ``thr``.
+        thr: threshold (strict ``>``).
+
+    Returns:
+        (N, H, W) bool.
+    """
+    _check_paste_args(fill, thr, up_size, out_size)
+    if logits.dim() != 3 or len(logits) != len(boxes):
+        raise ValueError(f'logits must be (N, h, w) with N = {len(boxes)} '
+                         f'boxes, got {tuple(logits.shape)}')
+    inside = box_cell_masks(boxes, stride, expand, tuple(logits.shape[-2:]))
+    if logits.dtype != torch.float32:  # the official map is float32
+        logits = logits.float()
+    full = torch.where(inside, logits, fill)
+    upsampled = F.interpolate(
+        full.unsqueeze(1), size=up_size, mode='bilinear',
+        align_corners=False)
+    return upsampled[:, 0, :out_size[0], :out_size[1]] > thr
+
+
 def paste_ragged_logits(values: Tensor, cell_regions: Tensor,
                         cell_offsets: Tensor, map_size: Tuple[int, int],
                         up_size: Tuple[int, int], out_size: Tuple[int, int],
@@ -127,11 +187,7 @@ def paste_ragged_logits(values: Tensor, cell_regions: Tensor,
     Returns:
         (N, H, W) bool.
     """
-    if fill > thr:
-        raise ValueError(f'fill ({fill}) must not exceed thr ({thr}): '
-                         'pixels outside the regions would be foreground')
-    if up_size[0] < out_size[0] or up_size[1] < out_size[1]:
-        raise ValueError(f'up_size {up_size} must cover out_size {out_size}')
+    _check_paste_args(fill, thr, up_size, out_size)
     num, device = len(cell_regions), values.device
     height, width = out_size
     masks = torch.zeros((num, height, width), dtype=torch.bool, device=device)

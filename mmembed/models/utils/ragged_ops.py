@@ -10,6 +10,7 @@ tensors of length T. Every op on them is one batched tensor op; the cost grows
 with the summed box area. :func:`chunk_ranges` splits the boxes so that T
 stays under a memory budget.
 """
+import math
 from typing import List, NamedTuple, Tuple
 
 import torch
@@ -91,6 +92,95 @@ def chunk_ranges(costs: Tensor, budget: int) -> List[Tuple[int, int]]:
     _, counts = torch.unique_consecutive(chunk_ids, return_counts=True)
     ends = counts.cumsum(0).tolist()
     return list(zip([0] + ends[:-1], ends))
+
+
+def even_chunks(num: int, cost_per_item: int,
+                budget: int) -> List[Tuple[int, int]]:
+    """Split ``range(num)`` into equal chunks of at most ``budget`` cost.
+
+    Unlike :func:`chunk_ranges` every number here is a host-side Python int
+    (shapes, never tensor values), so choosing the chunks never waits for
+    the device. With ``num * cost_per_item <= budget`` there is one chunk,
+    and the ops launched per call do not depend on ``num``.
+
+    Args:
+        num: number of items (e.g. detections), >= 0.
+        cost_per_item: cost of one item (e.g. H x W output pixels), >= 0.
+        budget: target cost per chunk, > 0; a single item above it gets a
+            chunk of its own.
+
+    Returns:
+        list of ``(start, end)`` pairs covering ``range(num)``; empty if
+        ``num`` is 0.
+    """
+    if budget <= 0:
+        raise ValueError(f'chunk budget must be positive, got {budget}')
+    if num <= 0:
+        return []
+    per_chunk = max(1, budget // max(cost_per_item, 1))
+    # equal chunks: N = 101 with room for 100 gives 51 + 50, not 100 + 1
+    num_chunks = math.ceil(num / per_chunk)
+    size = math.ceil(num / num_chunks)
+    return [(start, min(start + size, num)) for start in range(0, num, size)]
+
+
+def region_masks(regions: Tensor, size: Tuple[int, int]) -> Tensor:
+    """Rasterise rectangular regions.
+
+    Args:
+        regions: (N, 4) ``[x0, y0, x1, y1)``, end exclusive, long or float
+            holding whole numbers; may reach outside the map or be empty.
+        size: ``(h, w)`` of the map.
+
+    Returns:
+        (N, h, w) bool, True inside each region.
+    """
+    if regions.dim() != 2 or regions.shape[1] != 4:
+        raise ValueError(f'regions must be (N, 4), got {tuple(regions.shape)}')
+    ys = torch.arange(size[0], device=regions.device, dtype=regions.dtype)
+    xs = torch.arange(size[1], device=regions.device, dtype=regions.dtype)
+    # an (N, h) and an (N, w) test and one broadcast: fewer ops (and less
+    # work) than four (N, h, w) comparisons
+    in_rows = (ys >= regions[:, 1:2]) & (ys < regions[:, 3:4])
+    in_cols = (xs >= regions[:, 0:1]) & (xs < regions[:, 2:3])
+    return in_rows.unsqueeze(2) & in_cols.unsqueeze(1)
+
+
+def box_cell_masks(boxes: Tensor, stride: int, expand: int,
+                   size: Tuple[int, int]) -> Tensor:
+    """The cells of :func:`boxes_to_cells` as dense masks, unclamped and
+    computed straight from the boxes in a few ops.
+
+    Cell c (row or column) is in box i's region when
+    ``floor(x1 / s) - e <= c <= floor(x2 / s) + e``, i.e. when
+    ``x1 < (c + e + 1) s`` and ``(c - e) s <= x2``: the box is compared
+    with two aranges of cell edges, so no per-box cell indices are made.
+    Equal to rasterising :func:`boxes_to_cells` for any stride where
+    ``x / s`` rounds exactly (powers of two, as the strides 4 and 8 are).
+
+    Args:
+        boxes: (N, 4) float ``(x1, y1, x2, y2)`` in input pixels.
+        stride: cell size in pixels.
+        expand: cells added on every side.
+        size: ``(h, w)`` of the map.
+
+    Returns:
+        (N, h, w) bool.
+    """
+    if boxes.dim() != 2 or boxes.shape[1] != 4:
+        raise ValueError(f'boxes must be (N, 4), got {tuple(boxes.shape)}')
+
+    def axis(length: int, low: Tensor, high: Tensor) -> Tensor:
+        ends = torch.arange((expand + 1) * stride,
+                            (length + expand + 1) * stride, stride,
+                            device=boxes.device, dtype=boxes.dtype)
+        starts = torch.arange(-expand * stride, (length - expand) * stride,
+                              stride, device=boxes.device, dtype=boxes.dtype)
+        return (low < ends) & (starts <= high)
+
+    in_rows = axis(size[0], boxes[:, 1:2], boxes[:, 3:4])
+    in_cols = axis(size[1], boxes[:, 0:1], boxes[:, 2:3])
+    return in_rows.unsqueeze(2) & in_cols.unsqueeze(1)
 
 
 def boxes_to_cells(boxes: Tensor, stride: int, expand: int,

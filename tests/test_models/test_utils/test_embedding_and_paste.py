@@ -6,12 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmembed.models.utils import (boxes_to_cells, candidate_out_regions,
-                                  chunk_ranges, embedding_logprob,
-                                  embedding_logprob_pairs,
+from mmembed.models.utils import (box_cell_masks, boxes_to_cells,
+                                  candidate_out_regions, chunk_ranges,
+                                  embedding_logprob, embedding_logprob_pairs,
+                                  even_chunks, paste_dense_logits,
                                   paste_ragged_logits, ragged_grid,
-                                  region_areas, rescale_gt_masks,
-                                  upsampled_size)
+                                  region_areas, region_masks,
+                                  rescale_gt_masks, upsampled_size)
 
 
 def direct_prob(pixel_embeds, codes, margins):
@@ -128,6 +129,62 @@ def test_paste_equals_full_map_interpolation(map_size, input_size, out_size):
     assert torch.equal(got, want)
 
 
+@pytest.mark.parametrize('map_size,input_size,out_size', [
+    ((12, 16), (45, 61), (45, 61)),
+    ((12, 16), (45, 61), (90, 122)),
+    ((13, 17), (50, 66), (37, 49)),
+])
+@pytest.mark.parametrize('expand', [0, 2])
+def test_dense_paste_equals_ragged_paste(map_size, input_size, out_size,
+                                         expand):
+    """Both layouts against the same full-map reference, on boxes that
+    cross the map border, are tiny, degenerate or lie outside it."""
+    torch.manual_seed(4)
+    boxes = torch.tensor([[3., 4., 30., 40.], [-9., -5., 60., 44.],
+                          [40., 10., 44., 13.], [20., 20., 20., 20.],
+                          [70., 50., 90., 60.], [7.9, 8., 8.1, 8.]])
+    cells = boxes_to_cells(boxes, 4, expand, map_size)
+    grid = ragged_grid(cells)
+    # dense values that agree with the ragged ones inside every region
+    logits = -torch.rand(len(boxes), *map_size) * 2.5
+    values = logits[grid.box_inds, grid.ys, grid.xs]
+    up_size = upsampled_size(map_size, 4, input_size, out_size)
+    thr = math.log(0.53)
+    ragged = paste_ragged_logits(values, cells, grid.offsets, map_size,
+                                 up_size, out_size, -10., thr)
+    dense = paste_dense_logits(logits, boxes, 4, expand, up_size, out_size,
+                               -10., thr)
+    want = dense_reference(values, cells, grid.offsets, map_size, up_size,
+                           out_size, -10., thr)
+    assert dense.dtype == torch.bool and dense.shape == want.shape
+    assert torch.equal(dense, want) and torch.equal(ragged, want)
+    assert want.any()
+
+
+def test_box_cell_masks_rasterise_boxes_to_cells():
+    boxes = torch.tensor([[9., 5., 30., 17.], [-3., 0., 500., 70.],
+                          [3.99, 4., 4., 7.99], [12., 12., 11., 11.]])
+    for expand in (0, 1, 3):
+        cells = boxes_to_cells(boxes, 4, expand, (16, 20))
+        want = torch.zeros(len(boxes), 16, 20, dtype=torch.bool)
+        for i, (x0, y0, x1, y1) in enumerate(cells.tolist()):
+            want[i, y0:y1, x0:x1] = True
+        got = box_cell_masks(boxes, 4, expand, (16, 20))
+        assert torch.equal(got, want), expand
+        assert torch.equal(region_masks(cells, (16, 20)), want)
+
+
+def test_even_chunks_cover_and_bound():
+    assert even_chunks(0, 10, 100) == []
+    assert even_chunks(10, 10, 100) == [(0, 10)]
+    assert even_chunks(101, 1, 100) == [(0, 51), (51, 101)]
+    chunks = even_chunks(30, 7, 50)  # 7 items fit: 5 chunks of 6
+    assert chunks == [(0, 6), (6, 12), (12, 18), (18, 24), (24, 30)]
+    assert even_chunks(3, 500, 100) == [(0, 1), (1, 2), (2, 3)]
+    with pytest.raises(ValueError, match='budget'):
+        even_chunks(3, 1, 0)
+
+
 def test_candidate_regions_contain_all_foreground():
     torch.manual_seed(3)
     map_size, up_size, out_size = (10, 10), (37, 41), (35, 40)
@@ -153,6 +210,13 @@ def test_paste_errors():
         paste_ragged_logits(
             torch.zeros(4), cells, torch.tensor([0]), (4, 4), (8, 8),
             (16, 16), fill=-10., thr=-1.)
+    boxes = torch.tensor([[0., 0., 8., 8.]])
+    with pytest.raises(ValueError, match='fill'):
+        paste_dense_logits(torch.zeros(1, 4, 4), boxes, 4, 0, (16, 16),
+                           (16, 16), fill=0., thr=-1.)
+    with pytest.raises(ValueError, match='N = 1 boxes'):
+        paste_dense_logits(torch.zeros(2, 4, 4), boxes, 4, 0, (16, 16),
+                           (16, 16), fill=-10., thr=-1.)
 
 
 def test_rescale_gt_masks_keeps_partial_coverage():
