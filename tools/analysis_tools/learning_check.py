@@ -9,9 +9,10 @@ training time and peak memory.
 Each model trains and is evaluated in its own process (so peak memory is
 its own); results go to ``benchmarks/results/learning_fruits_nuts.json``
 and a picture of EmbedMask's predicted masks to
-``docs/_static/embedmask_fruits_nuts.png``. By default three models train:
+``docs/_static/embedmask_fruits_nuts.png``. By default four models train:
 EmbedMask with the paper's behaviour, EmbedMask with the released code's (v3)
-behaviour, and CondInst (about 6 minutes each on 2 cores). fruits_nuts has 18 images; as
+behaviour, BlendMask (released-code behaviour) and CondInst (about 6
+minutes each on 2 cores). fruits_nuts has 18 images; as
 in any toy setting, AP is measured on the training images (the point is
 that the losses drive the masks, not generalisation).
 """
@@ -31,11 +32,12 @@ MODELS = {
     'embedmask': 'configs/embedmask/embedmask_r18_fpn_fruits_nuts.py',
     'embedmask_v3': 'configs/embedmask/embedmask_r18_fpn_v3_fruits_nuts.py',
     'condinst': 'configs/condinst/condinst_r18_fpn_fruits_nuts.py',
+    'blendmask': 'configs/blendmask/blendmask_r18_fpn_fruits_nuts.py',
     # ablation, not run by default (see docs/embedmask.md#learning-check)
     'embedmask_spatial':
     'configs/embedmask/embedmask_r18_fpn_spatial_fruits_nuts.py',
 }
-DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'condinst')
+DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'condinst')
 AP_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP',
            'segm_mAP_50', 'segm_mAP_75')
 
@@ -175,7 +177,8 @@ def main(argv=None) -> int:
             mmdet=mmdet.__version__),
         seed=args.seed,
         models=results)
-    for name in ('embedmask', 'embedmask_v3', 'embedmask_spatial'):
+    for name in ('embedmask', 'embedmask_v3', 'embedmask_spatial',
+                 'blendmask'):
         if {name, 'condinst'} <= set(results):
             ours, peer = results[name], results['condinst']
             report[f'{name}_vs_condinst'] = dict(

@@ -1,5 +1,6 @@
 # Copyright (c) mmembed authors. All rights reserved.
-from .blendmask_head import BlenderHead, BlendMaskBoxHead, blend_bases
+from .blender_head import BlenderHead, blend_bases
+from .blendmask_head import BlendMaskBoxHead
 from .embedmask_head import EmbedMaskBoxHead, EmbedMaskHead
 from .fcos_code_head import FCOSCodeHead
 

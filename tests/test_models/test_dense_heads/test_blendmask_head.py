@@ -286,7 +286,8 @@ def test_loss_semantic_none_switches_the_head_off():
 def test_empty_gt_images_train():
     model = build()
     losses = model(**batch(model, num_items=(0, 0)), mode='loss')
-    assert float(losses['loss_mask']) == 0 and losses['loss_mask'].requires_grad
+    loss_mask = losses['loss_mask']
+    assert float(loss_mask) == 0 and loss_mask.requires_grad
     total = sum(losses.values())
     assert torch.isfinite(total)
     total.backward()
