@@ -20,6 +20,9 @@ from .utils.mim import register_mim_package  # noqa: E402
 register_mim_package()
 
 from . import models  # noqa: E402,F401  (registers into mmdet.registry)
+# the 'mmembed' scope that mmengine uses for dicts inherited through
+# mmembed:: bases (see mmembed/registry.py)
+from . import registry  # noqa: E402,F401
 from .version import __version__, version_info  # noqa: E402
 
 __all__ = ['__version__', 'version_info']

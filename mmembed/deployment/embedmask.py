@@ -28,7 +28,7 @@ Rows after the last real detection are padding: score 0, label -1, box 0,
 empty mask.
 """
 import math
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -75,7 +75,9 @@ class EmbedMaskEndToEnd(nn.Module):
             than 0 or missing).
     """
 
-    def __init__(self, detector: nn.Module, max_per_img: int = None) -> None:
+    def __init__(self,
+                 detector: nn.Module,
+                 max_per_img: Optional[int] = None) -> None:
         super().__init__()
         self.detector = detector
         bbox_head, mask_head = detector.bbox_head, detector.mask_head

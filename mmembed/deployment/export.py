@@ -56,6 +56,13 @@ EXPORTABLE_MODELS: Dict[str, ExportSpec] = {
         tensor_groups=(('cls_score', 'bbox_pred', 'centerness', 'code'),
                        ('pixel_embeds', )),
         end_to_end=EmbedMaskEndToEnd),
+    # raw outputs only: the blender (RoIAlign on the bases) and its paste
+    # are not exported yet
+    'BlendMask':
+    ExportSpec(
+        tensor_groups=(('cls_score', 'bbox_pred', 'centerness', 'attention'),
+                       ('bases', )),
+        end_to_end=None),
 }
 
 

@@ -242,6 +242,40 @@ def test_onnxruntime_equals_pytorch(model, inputs, tmp_path,
             have, want, atol=1e-4, rtol=1e-4, err_msg=name)
 
 
+BLENDMASK_CFG = osp.join(REPO,
+                         'configs/blendmask/blendmask_r18_fpn_synthetic.py')
+
+
+def test_every_listed_model_exports_its_raw_outputs(tmp_path):
+    """Each EXPORTABLE_MODELS entry (one small config per detector type)
+    exports forward(mode='tensor') that onnxruntime reproduces."""
+    ort = pytest.importorskip('onnxruntime')
+    configs = {'EmbedMask': PAPER_CFG, 'BlendMask': BLENDMASK_CFG}
+    assert set(configs) == set(EXPORTABLE_MODELS), \
+        'add a small config for every exportable model to this test'
+    torch.manual_seed(0)
+    inputs = torch.randn(1, 3, 96, 128)
+    for name, cfg_file in configs.items():
+        detector = init_detector(Config.fromfile(cfg_file), None,
+                                 device='cpu').eval()
+        assert type(detector).__name__ == name
+        onnx_file = str(tmp_path / f'{name}.onnx')
+        names = export_onnx(detector, onnx_file, tuple(inputs.shape))
+        with torch.no_grad():
+            expected = build_export_module(detector)(inputs)
+        session = ort.InferenceSession(
+            onnx_file, providers=['CPUExecutionProvider'])
+        got = session.run(None, {'inputs': inputs.numpy()})
+        assert len(got) == len(expected) == len(names)
+        for out_name, have, want in zip(names, got, expected):
+            np.testing.assert_allclose(
+                have, want.numpy(), atol=1e-4, rtol=1e-4,
+                err_msg=f'{name}: {out_name}')
+        if export_spec(detector).end_to_end is None:
+            with pytest.raises(NotImplementedError, match=name):
+                build_export_module(detector, with_postprocess=True)
+
+
 def test_export_tool_writes_model_meta_and_verifies(tmp_path):
     pytest.importorskip('onnxruntime')
     out = tmp_path / 'e2e.onnx'

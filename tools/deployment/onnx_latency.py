@@ -27,7 +27,7 @@ import platform
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import mmembed  # noqa: F401  isort:skip
 import numpy as np

@@ -12,7 +12,6 @@ registers too, so configs keep ``default_scope = 'mmdet'``.
 """
 from typing import Optional, Tuple
 
-import torch
 import torch.nn as nn
 from mmdet.models.losses.utils import weight_reduce_loss
 from mmdet.registry import MODELS
