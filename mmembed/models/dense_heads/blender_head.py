@@ -27,7 +27,7 @@ from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ..utils.mask_ops import paste_box_masks
+from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
 
 
 def blend_bases(pooled_bases: Tensor, attns: Tensor) -> Tensor:
@@ -118,15 +118,18 @@ class BlenderHead(BaseMaskHead):
         semantic_norm_cfg (dict): norm of the semantic head (AdelaiDet uses
             plain BatchNorm2d even when the bases use SyncBN).
         train_cfg, test_cfg (dict): ``test_cfg`` keys: ``mask_thr``
-            (probability threshold, ``>=``; AdelaiDet 0.5) and optionally
-            ``mask_chunk_pixels`` (memory budget of the paste, N x H x W
-            pixels per chunk).
+            (probability threshold, ``>=``; AdelaiDet 0.5), optionally
+            ``mask_chunk_pixels`` (memory budget of the paste: output pixels
+            per chunk) and ``mask_impl`` (``'auto'`` (default): ``'dense'``
+            on CUDA, no host sync and a fixed op count; ``'ragged'`` on the
+            CPU, cost grows with the box areas; see
+            :func:`paste_box_masks`).
         init_cfg (dict, optional): extra init; the basis convs are always
             initialised kaiming-uniform(a=1) with zero bias, as AdelaiDet's
             ``conv_with_kaiming_uniform``.
     """
 
-    TEST_CFG_KEYS = ('mask_thr', 'mask_chunk_pixels')
+    TEST_CFG_KEYS = ('mask_thr', 'mask_chunk_pixels', 'mask_impl')
 
     def __init__(self,
                  *,
@@ -439,7 +442,7 @@ class BlenderHead(BaseMaskHead):
     # ------------------------------------------------------------------ #
     # inference
     # ------------------------------------------------------------------ #
-    def _read_test_cfg(self) -> Tuple[float, int]:
+    def _read_test_cfg(self) -> Tuple[float, int, str]:
         cfg = self.test_cfg
         if cfg is None or 'mask_thr' not in cfg:
             raise KeyError(f'{type(self).__name__} needs test_cfg.mask_thr '
@@ -459,7 +462,11 @@ class BlenderHead(BaseMaskHead):
         if chunk <= 0:
             raise ValueError(
                 f'test_cfg.mask_chunk_pixels must be > 0, got {chunk}')
-        return mask_thr, chunk
+        impl = cfg.get('mask_impl', 'auto')
+        if impl not in PASTE_IMPLS:
+            raise ValueError(f'test_cfg.mask_impl must be one of '
+                             f'{PASTE_IMPLS}, got {impl!r}')
+        return mask_thr, chunk, impl
 
     def predict_by_feat(self,
                         bases: Tensor,
@@ -470,10 +477,11 @@ class BlenderHead(BaseMaskHead):
                         **kwargs) -> InstanceList:
         """Masks for the detections of the box head.
 
-        Between the box predictions and the pasted masks nothing is read
-        back to the host (RoIAlign, blend, sigmoid and
-        :func:`paste_box_masks` are all device ops), and the number of
-        launched ops does not depend on the number of detections.
+        With ``mask_impl`` ``'dense'`` (the default on CUDA) nothing is
+        read back to the host between the box predictions and the pasted
+        masks (RoIAlign, blend, sigmoid and :func:`paste_box_masks` are all
+        device ops), and the number of launched ops does not depend on the
+        number of detections.
 
         Args:
             bases: (B, K, h, w).
@@ -494,7 +502,7 @@ class BlenderHead(BaseMaskHead):
         if results_list is None:
             raise ValueError(f'{type(self).__name__} needs the box head '
                              'detections (results_list)')
-        mask_thr, chunk = self._read_test_cfg()
+        mask_thr, chunk, impl = self._read_test_cfg()
         outputs = []
         for img_id, (results, meta) in enumerate(
                 zip(results_list, batch_img_metas)):
@@ -517,7 +525,7 @@ class BlenderHead(BaseMaskHead):
             out.scores = results.scores
             out.labels = results.labels
             out.masks = paste_box_masks(mask_probs, out_bboxes, out_size,
-                                        mask_thr, chunk)
+                                        mask_thr, chunk, impl)
             outputs.append(out)
         return outputs
 

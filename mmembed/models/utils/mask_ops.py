@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .ragged_ops import (RaggedGrid, box_cell_masks, ragged_grid,
-                         region_areas)
+from .ragged_ops import (RaggedGrid, box_cell_masks, chunk_ranges,
+                         ragged_grid, region_areas)
 
 
 def rescale_gt_masks(masks: Tensor, size: Tuple[int, int]) -> Tensor:
@@ -254,26 +254,38 @@ def _box_interp_weights(low: Tensor, high: Tensor, out_len: int,
         (cells == src_low[..., None] + 1) * frac[..., None]
 
 
+PASTE_IMPLS = ('auto', 'dense', 'ragged')
+
+
 def paste_box_masks(mask_probs: Tensor,
                     boxes: Tensor,
                     out_size: Tuple[int, int],
                     thr: Optional[float] = 0.5,
-                    chunk_pixels: int = 1 << 26) -> Tensor:
+                    chunk_pixels: int = 1 << 26,
+                    impl: str = 'auto') -> Tensor:
     """Paste per-box mask maps into the image, all boxes at once.
 
     Equals mmdet's ``FCNMaskHead._do_paste_mask(masks[:, None], boxes, H,
     W, skip_empty=False)`` (``F.grid_sample`` of each map over its box,
     ``align_corners=False``, zeros outside the map) followed by ``>= thr``,
     which is also detectron2's ``paste_masks_in_image`` rule; tested against
-    it. Bilinear sampling on a box-aligned grid is separable, so the paste
-    is two batched matmuls, ``W_y (N, H, m) @ map (N, m, m) @ W_x (N, m,
-    W)^T``, with no (N, H, W, 2) sampling grid.
+    it. Two implementations give the same maps (up to float rounding):
 
-    Built for the GPU rule of issue 8: nothing here reads a value back to
-    the host (no ``.item()``, ``nonzero`` or boolean indexing), and the
-    number of launched ops does not depend on N. Memory is bounded by
-    ``chunk_pixels``: N is split into ``ceil(N * H * W / chunk_pixels)``
-    even chunks, a count computed from shapes only.
+    - ``'dense'``: bilinear sampling on a box-aligned grid is separable, so
+      the paste is two batched matmuls, ``W_y (N, H, m) @ map (N, m, m) @
+      W_x (N, m, W)^T``, with no (N, H, W, 2) sampling grid. Built for the
+      GPU rule of issue 8: nothing reads a value back to the host (no
+      ``.item()``, ``nonzero`` or boolean indexing) and the number of
+      launched ops does not depend on N. N is split into
+      ``ceil(N * H * W / chunk_pixels)`` even chunks, a count computed from
+      shapes only. Its cost is N x H x W x m whatever the boxes.
+    - ``'ragged'``: evaluates only the output pixels a box's map can reach
+      (its box plus half a map cell), as a flat list of (box, pixel) pairs
+      with four bilinear taps each; cost grows with the summed box area,
+      chunked under ``chunk_pixels`` pairs. Sizing the list reads the box
+      areas on the host, so it synchronises; the fast choice on a CPU
+      (mmdet and detectron2 paste box by box on the CPU for this reason).
+    - ``'auto'``: ``'dense'`` on CUDA, ``'ragged'`` elsewhere.
 
     Args:
         mask_probs: (N, m_h, m_w) float, the map of each box (probabilities
@@ -282,7 +294,12 @@ def paste_box_masks(mask_probs: Tensor,
         out_size: (H, W) of the output image.
         thr: binarisation threshold (``>=``); None returns the pasted float
             maps.
-        chunk_pixels: most output pixels (N x H x W) pasted per chunk.
+        chunk_pixels: memory budget, in output pixels of the dense path
+            (N x H x W per chunk; ~5 bytes each). The ragged path keeps
+            ~16 times more per evaluated (box, pixel) pair (int64 indices,
+            four taps), so it evaluates ``chunk_pixels // 16`` pairs per
+            chunk.
+        impl: ``'auto'``, ``'dense'`` or ``'ragged'``, see above.
 
     Returns:
         (N, H, W) bool, or float32 when ``thr`` is None.
@@ -295,11 +312,19 @@ def paste_box_masks(mask_probs: Tensor,
                          f'{len(mask_probs)} maps, got {tuple(boxes.shape)}')
     if chunk_pixels <= 0:
         raise ValueError(f'chunk_pixels must be > 0, got {chunk_pixels}')
+    if impl not in PASTE_IMPLS:
+        raise ValueError(f'impl must be one of {PASTE_IMPLS}, got {impl!r}')
+    if impl == 'auto':
+        impl = 'dense' if mask_probs.is_cuda else 'ragged'
     num = len(mask_probs)
     height, width = int(out_size[0]), int(out_size[1])
     dtype = torch.bool if thr is not None else torch.float32
     if num == 0 or height == 0 or width == 0:
         return mask_probs.new_zeros((num, height, width), dtype=dtype)
+    if impl == 'ragged':
+        return _paste_box_masks_ragged(mask_probs.float(), boxes,
+                                       (height, width), thr,
+                                       max(chunk_pixels // 16, 1))
     per_box = height * width
     num_chunks = min(num, math.ceil(num * per_box / chunk_pixels))
     outputs = []
@@ -313,3 +338,70 @@ def paste_box_masks(mask_probs: Tensor,
         pasted = weights_y @ probs @ weights_x.transpose(1, 2)
         outputs.append(pasted >= thr if thr is not None else pasted)
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+
+def _box_sample_coords(pixels: Tensor, low: Tensor, high: Tensor,
+                       mask_len: int) -> Tuple[Tensor, Tensor]:
+    """Map cells sampled by output pixels (same steps as
+    :func:`_box_interp_weights`): (lower cell (long), weight of the upper
+    one), all (T,)."""
+    norm = (pixels.float() + 0.5 - low) / (high - low) * 2 - 1
+    norm = torch.where(torch.isinf(norm), torch.zeros_like(norm), norm)
+    src = ((norm + 1) * mask_len - 1) / 2
+    src_low = torch.floor(src)
+    return src_low.long(), src - src_low
+
+
+def _paste_box_masks_ragged(mask_probs: Tensor, boxes: Tensor,
+                            out_size: Tuple[int, int], thr: Optional[float],
+                            chunk_pairs: int) -> Tensor:
+    """``'ragged'`` implementation of :func:`paste_box_masks`, evaluating
+    about ``chunk_pairs`` (box, pixel) pairs at a time."""
+    num, mask_h, mask_w = mask_probs.shape
+    height, width = out_size
+    boxes = boxes.float()
+
+    def support(low: Tensor, high: Tensor, cells: int,
+                size: int) -> Tuple[Tensor, Tensor]:
+        # a pixel reaches the map while its sample lies within half a cell
+        # (plus a pixel for rounding) of the box; a zero-size box samples
+        # its middle cell everywhere (mmdet sets the inf coordinates to 0)
+        lo, hi = torch.minimum(low, high), torch.maximum(low, high)
+        half = (hi - lo) / cells / 2 + 1
+        start = torch.floor(lo - half).clamp(0, size)
+        end = torch.ceil(hi + half).clamp(0, size)
+        degenerate = hi == lo
+        start = torch.where(degenerate, torch.zeros_like(start), start)
+        end = torch.where(degenerate, torch.full_like(end, size), end)
+        return start.long(), end.long()
+
+    x_start, x_end = support(boxes[:, 0], boxes[:, 2], mask_w, width)
+    y_start, y_end = support(boxes[:, 1], boxes[:, 3], mask_h, height)
+    regions = torch.stack([x_start, y_start, x_end, y_end], dim=1)
+    dtype = torch.bool if thr is not None else torch.float32
+    out = mask_probs.new_zeros((num, height, width), dtype=dtype)
+    flat_probs = mask_probs.reshape(-1)
+    for start, end in chunk_ranges(region_areas(regions), chunk_pairs):
+        grid = ragged_grid(regions[start:end])
+        inds = grid.box_inds + start
+        box = boxes[inds]
+        y_low, y_frac = _box_sample_coords(grid.ys, box[:, 1], box[:, 3],
+                                           mask_h)
+        x_low, x_frac = _box_sample_coords(grid.xs, box[:, 0], box[:, 2],
+                                           mask_w)
+
+        def tap(cy: Tensor, cx: Tensor) -> Tensor:
+            inside = (cy >= 0) & (cy < mask_h) & (cx >= 0) & (cx < mask_w)
+            index = (inds * mask_h + cy.clamp(0, mask_h - 1)) * mask_w + \
+                cx.clamp(0, mask_w - 1)
+            return torch.where(inside, flat_probs[index],
+                               flat_probs.new_zeros(()))
+
+        # grid_sample's weighting: corner value x (x weight) x (y weight)
+        values = tap(y_low, x_low) * (1 - x_frac) * (1 - y_frac) + \
+            tap(y_low, x_low + 1) * x_frac * (1 - y_frac) + \
+            tap(y_low + 1, x_low) * (1 - x_frac) * y_frac + \
+            tap(y_low + 1, x_low + 1) * x_frac * y_frac
+        flat = (inds * height + grid.ys) * width + grid.xs
+        out.view(-1)[flat] = values >= thr if thr is not None else values
+    return out

@@ -430,7 +430,8 @@ def test_test_cfg_is_checked():
                   scale_factor=(1., 1.))]
     for cfg, error in [(None, KeyError), (dict(mask_thresh=0.5), KeyError),
                        (dict(mask_thr=0.5, mask_chunk=3), KeyError),
-                       (dict(mask_thr=1.5), ValueError)]:
+                       (dict(mask_thr=1.5), ValueError),
+                       (dict(mask_thr=0.5, mask_impl='grid'), ValueError)]:
         blender = head(test_cfg=cfg)
         with pytest.raises(error):
             blender.predict_by_feat(torch.zeros(1, K, 15, 20),
@@ -465,7 +466,8 @@ def predict_masks(blender, bases, results):
 
 def test_mask_path_op_count_does_not_grow_with_detections():
     from collections import Counter
-    blender = head().eval()
+    blender = head(test_cfg=ConfigDict(mask_thr=0.5, mask_impl='dense'))
+    blender.eval()
     bases = torch.randn(1, K, 15, 20)
     counts = []
     for num in (10, 100):
@@ -484,6 +486,19 @@ def test_mask_path_op_count_does_not_grow_with_detections():
     assert counts[0] == counts[1]
     for name in ('aten::item', 'aten::_local_scalar_dense', 'aten::nonzero'):
         assert name not in counts[0], name
+
+
+def test_dense_and_ragged_masks_agree():
+    bases = torch.randn(1, K, 15, 20)
+    results = detections(30)
+    masks = [
+        predict_masks(
+            head(test_cfg=ConfigDict(mask_thr=0.5, mask_impl=impl)).eval(),
+            bases, results).masks for impl in ('dense', 'ragged')
+    ]
+    assert masks[0].any()
+    # ties at exactly the threshold aside (none here), the same masks
+    assert torch.equal(masks[0], masks[1])
 
 
 def test_rescaled_boxes_and_masks_match_mmdet_rescale():

@@ -28,14 +28,15 @@ def mmdet_paste(probs, boxes, out_size):
     return pasted
 
 
+@pytest.mark.parametrize('impl', ['dense', 'ragged'])
 @pytest.mark.parametrize('mask_shape', [(28, 28), (56, 56), (14, 9)])
-def test_equals_mmdet_do_paste_mask(mask_shape):
+def test_equals_mmdet_do_paste_mask(mask_shape, impl):
     probs, boxes = random_case(12, mask_shape)
     want = mmdet_paste(probs, boxes, OUT)
-    got = paste_box_masks(probs, boxes, OUT, thr=None)
+    got = paste_box_masks(probs, boxes, OUT, thr=None, impl=impl)
     assert got.shape == (12, *OUT) and got.dtype == torch.float32
     torch.testing.assert_close(got, want, rtol=0, atol=2e-6)
-    masks = paste_box_masks(probs, boxes, OUT, thr=0.5)
+    masks = paste_box_masks(probs, boxes, OUT, thr=0.5, impl=impl)
     assert masks.dtype == torch.bool
     # the threshold is >= (mmdet, detectron2); away from ties both agree
     clear = (want - 0.5).abs() > 1e-5
@@ -43,24 +44,52 @@ def test_equals_mmdet_do_paste_mask(mask_shape):
     assert masks.any()
 
 
-def test_zero_size_boxes_follow_mmdet():
+@pytest.mark.parametrize('impl', ['dense', 'ragged'])
+def test_zero_size_and_flipped_boxes_follow_mmdet(impl):
     """mmdet replaces the infinite grid coordinates of a zero-width (or
-    zero-height) box by 0, i.e. samples the middle column (row)."""
-    probs, boxes = random_case(3)
+    zero-height) box by 0, i.e. samples the middle column (row); a box with
+    x2 < x1 samples its map mirrored."""
+    probs, boxes = random_case(4)
     boxes[0, 2] = boxes[0, 0]  # zero width
     boxes[1, 3] = boxes[1, 1]  # zero height
+    boxes[2] = boxes[2, [2, 1, 0, 3]]  # x2 < x1
     want = mmdet_paste(probs, boxes, OUT)
-    got = paste_box_masks(probs, boxes, OUT, thr=None)
+    got = paste_box_masks(probs, boxes, OUT, thr=None, impl=impl)
     torch.testing.assert_close(got, want, rtol=0, atol=2e-6)
 
 
-def test_chunking_does_not_change_the_result():
+def test_large_boxes_reach_half_a_cell_outside():
+    """A 4-cell map over a 40-pixel box: grid_sample gives non-zero values
+    up to half a cell (5 px) outside the box, which the ragged support must
+    cover."""
+    probs = torch.ones(1, 4, 4)
+    boxes = torch.tensor([[20., 10., 60., 50.]])
+    want = mmdet_paste(probs, boxes, (70, 90))
+    assert want[0, 30, 16] > 0  # 4 px left of the box
+    for impl in ('dense', 'ragged'):
+        got = paste_box_masks(probs, boxes, (70, 90), thr=None, impl=impl)
+        torch.testing.assert_close(got, want, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize('impl', ['dense', 'ragged'])
+def test_chunking_does_not_change_the_result(impl):
     probs, boxes = random_case(9)
-    whole = paste_box_masks(probs, boxes, OUT, thr=0.5)
-    # budget of 2.5 images -> 4 chunks of at most 3 boxes
+    whole = paste_box_masks(probs, boxes, OUT, thr=0.5, impl=impl)
+    # budget of 2.5 images -> 4 dense chunks of at most 3 boxes; for the
+    # ragged path 2.5 * H * W / 16 pairs -> several chunks too
     chunked = paste_box_masks(
-        probs, boxes, OUT, thr=0.5, chunk_pixels=int(2.5 * OUT[0] * OUT[1]))
+        probs, boxes, OUT, thr=0.5, chunk_pixels=int(2.5 * OUT[0] * OUT[1]),
+        impl=impl)
     assert torch.equal(whole, chunked)
+
+
+def test_auto_is_ragged_on_cpu_and_both_agree():
+    probs, boxes = random_case(20, (56, 56), seed=4)
+    dense = paste_box_masks(probs, boxes, OUT, thr=None, impl='dense')
+    ragged = paste_box_masks(probs, boxes, OUT, thr=None, impl='ragged')
+    auto = paste_box_masks(probs, boxes, OUT, thr=None)
+    torch.testing.assert_close(dense, ragged, rtol=0, atol=2e-6)
+    assert torch.equal(auto, ragged)
 
 
 def test_empty_inputs():
@@ -79,13 +108,16 @@ def test_bad_shapes_are_clear_errors():
     with pytest.raises(ValueError, match='chunk_pixels'):
         paste_box_masks(
             torch.zeros(2, 28, 28), torch.zeros(2, 4), OUT, chunk_pixels=0)
+    with pytest.raises(ValueError, match='impl'):
+        paste_box_masks(
+            torch.zeros(2, 28, 28), torch.zeros(2, 4), OUT, impl='grid')
 
 
 def aten_ops(num):
     probs, boxes = random_case(num, (56, 56))
     with torch.profiler.profile(
             activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        paste_box_masks(probs, boxes, (120, 160), thr=0.5)
+        paste_box_masks(probs, boxes, (120, 160), thr=0.5, impl='dense')
     return Counter(e.name for e in prof.events()
                    if e.name.startswith('aten::'))
 
