@@ -66,14 +66,20 @@ def test_wheel_contents(wheel_file):
 def test_scope_resolves_to_the_installed_configs(site_dir, synthetic_root,
                                                  tmp_path):
     user_cfg = write_user_config(tmp_path, synthetic_root)
+    coco_cfg = tmp_path / 'my_coco.py'
+    coco_cfg.write_text(
+        "_base_ = 'mmembed::embedmask/embedmask_r50_fpn_1x_coco.py'\n")
     code = ('import mmembed, json\n'
             'from mmengine.config import Config\n'
             'from mmengine.config.utils import MODULE2PACKAGE\n'
             f'cfg = Config.fromfile({user_cfg!r})\n'
+            f'coco = Config.fromfile({str(coco_cfg)!r})\n'
             'print(json.dumps(dict(file=mmembed.__file__, '
             'table=MODULE2PACKAGE.get("mmembed"), type=cfg.model.type, '
             'classes=cfg.model.bbox_head.num_classes, '
-            'scope=cfg.default_scope)))\n')
+            'scope=cfg.default_scope, depth=coco.model.backbone.depth, '
+            'coco_classes=coco.model.bbox_head.num_classes, '
+            'lr=coco.optim_wrapper.optimizer.lr)))\n')
     proc = run(['-c', code], cwd=str(tmp_path), pythonpath=[site_dir])
     assert proc.returncode == 0, explain(proc)
     info = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -81,6 +87,8 @@ def test_scope_resolves_to_the_installed_configs(site_dir, synthetic_root,
     assert info['table'] == 'mmembed'
     assert (info['type'], info['classes'], info['scope']) == ('EmbedMask', 4,
                                                              'mmdet')
+    assert (info['depth'], info['coco_classes'], info['lr']) == (50, 80,
+                                                                 0.01)
 
 
 @pytest.fixture(scope='module')
