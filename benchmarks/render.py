@@ -30,6 +30,24 @@ def _fmt(value, digits=2):
     return '-' if value is None else f'{value:.{digits}f}'
 
 
+def _ms(value) -> str:
+    """Milliseconds: 2 significant digits below 10 ms (a 1.4 ms paste must
+    not print as 1), whole numbers above."""
+    if value is None:
+        return '-'
+    if value >= 10:
+        return f'{value:.0f}'
+    # 2 significant digits, trailing zero kept: 4.0, 5.1, 0.45
+    return f'{value:.1f}' if value >= 1 else f'{value:.2f}'
+
+
+def _spread(r: dict) -> str:
+    """p10-p90 where the run has them (protocol 2), else p25-p75."""
+    if 'p10_ms' in r:
+        return f"{_ms(r['p10_ms'])}-{_ms(r['p90_ms'])}"
+    return f"{_ms(r['p25_ms'])}-{_ms(r['p75_ms'])} (p25-p75)"
+
+
 def _table(header: List[str], rows: List[List[str]]) -> str:
     lines = ['| ' + ' | '.join(header) + ' |',
              '|' + '---|' * len(header)]
@@ -58,19 +76,20 @@ def _latency_section(tag: str, report: dict) -> str:
             ratio = r['median_ms'] / base['median_ms'] if base else None
             mask = r.get('mask_stage', {}).get('median_ms')
             paste = r.get('mask_paste', {}).get('median_ms')
+            pre = r.get('preprocess', {}).get('median_ms')
             rows.append([
                 name, f"{r['scale'][0]}x{r['scale'][1]}",
-                _fmt(r['median_ms'], 0),
-                f"{_fmt(r['p25_ms'], 0)}-{_fmt(r['p75_ms'], 0)}",
-                _fmt(mask, 0), _fmt(paste, 0), _fmt(ratio),
+                _ms(r['median_ms']), _spread(r), _ms(r.get('std_ms')),
+                _ms(mask), _ms(paste), _ms(pre), _fmt(ratio),
                 ','.join(map(str, r['num_dets'])),
                 _fmt(r['summed_box_area_over_image']),
                 _fmt(r['peak_memory_mib'], 0)
             ])
         out.append(f'**Short side {short}** ({tag})\n\n' + _table([
-            'model', 'input (resize scale)', 'median ms', 'p25-p75 ms',
-            'mask stage ms', 'mask paste ms', 'x Mask R-CNN', 'detections',
-            'summed box area / image', 'peak memory MiB'
+            'model', 'input (resize scale)', 'median ms', 'p10-p90 ms',
+            'std ms', 'mask stage ms', 'mask paste ms', 'preprocess ms',
+            'x Mask R-CNN', 'detections', 'summed box area / image',
+            'peak memory MiB'
         ], rows))
     return '\n\n'.join(out)
 
@@ -99,9 +118,9 @@ def _scaling_section(report: dict, tag: str) -> str:
                                                           r[key])):
             rows.append([
                 NAMES[r['model']], str(r[key]),
-                _fmt(r['median_ms'], 0),
-                _fmt(r.get('mask_stage', {}).get('median_ms'), 0),
-                _fmt(r.get('mask_paste', {}).get('median_ms'), 0),
+                _ms(r['median_ms']),
+                _ms(r.get('mask_stage', {}).get('median_ms')),
+                _ms(r.get('mask_paste', {}).get('median_ms')),
                 _fmt(r['summed_box_area_over_image']),
                 _fmt(r['peak_memory_mib'], 0)
             ])
@@ -147,6 +166,98 @@ def _lovasz_section(report: dict, tag: str) -> str:
         'N x H x W', 'batched fwd ms', 'batched bwd ms', 'loop fwd ms',
         'loop bwd ms', 'speed-up (fwd+bwd)', 'max |loss diff|'
     ], rows)
+
+
+# (label, summary key inside latency_800 or top level, bound, device kinds
+# the target was set for)
+TARGETS = (
+    ('EmbedMask latency <= 0.8 x Mask R-CNN (800 x 1333, N = 100)',
+     'latency_800.embedmask_over_mask_rcnn', 0.8, ('cpu', 'cuda')),
+    ('EmbedMask latency <= 1.0 x CondInst', 'latency_800.embedmask_over_'
+     'condinst', 1.0, ('cpu', )),
+    ('EmbedMask latency <= 0.95 x CondInst', 'latency_800.embedmask_over_'
+     'condinst', 0.95, ('cuda', )),
+    ('mask stage <= 20 % of FCOS latency', 'latency_800.mask_stage_over_fcos',
+     0.2, ('cpu', 'cuda')),
+    ('mask stage <= CondInst mask stage (N = 100)',
+     'latency_800.mask_stage_over_condinst_mask_stage', 1.0, ('cuda', )),
+    ('mask paste <= 1.5 ms at N = 100', 'latency_800.embedmask_mask_paste_ms',
+     1.5, ('cuda', )),
+    ('training step time <= 1.2 x CondInst',
+     'train_time_embedmask_over_condinst', 1.2, ('cpu', 'cuda')),
+    ('training step memory <= 1.2 x CondInst',
+     'train_memory_embedmask_over_condinst', 1.2, ('cpu', 'cuda')),
+    ('batched Lovász >= 5 x the loop (64 x 200 x 336)',
+     'lovasz_speedup.64x200x336', -5.0, ('cpu', 'cuda')),
+)
+
+
+def _lookup(summary: dict, key: str):
+    value = summary
+    for part in key.split('.'):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _targets_section(reports: Dict[str, dict]) -> str:
+    """One row per target and device: the figure, where it comes from."""
+    rows = []
+    for label, key, bound, kinds in TARGETS:
+        for tag, report in reports.items():
+            kind = 'cuda' if report['machine']['device'].startswith(
+                'cuda') else 'cpu'
+            if kind not in kinds:
+                continue
+            value = _lookup(report.get('summary', {}), key)
+            if value is None:
+                continue
+            met = value >= -bound if bound < 0 else value <= bound
+            rows.append([
+                label, f'`{tag}`' + (' (contributed)'
+                                     if 'provenance' in report else ''),
+                f'{value:.3g}', 'yes' if met else '**no**'
+            ])
+    if not rows:
+        return ''
+    return _table(['target', 'device (results file)', 'measured', 'met'],
+                  rows)
+
+
+def _side_by_side(reports: Dict[str, dict]) -> str:
+    """Headline figures at 800 x 1333, N = 100, one column per device."""
+    metrics = []
+    for model in ('embedmask', 'embedmask_v3', 'condinst', 'mask_rcnn',
+                  'fcos'):
+        metrics.append((f'{NAMES[model]}: total ms', model, 'median_ms'))
+    for model in ('embedmask', 'condinst', 'mask_rcnn'):
+        metrics.append((f'{NAMES[model]}: mask stage ms', model,
+                        'mask_stage'))
+        metrics.append((f'{NAMES[model]}: mask paste ms', model,
+                        'mask_paste'))
+    metrics.append(('EmbedMask: preprocessing ms', 'embedmask', 'preprocess'))
+    metrics.append(('EmbedMask: preprocessing share of total', 'embedmask',
+                    'preprocess_share'))
+    tags = list(reports)
+    rows = []
+    for label, model, key in metrics:
+        cells = []
+        for tag in tags:
+            hit = next((r for r in reports[tag]['results'].get('latency', [])
+                        if r['model'] == model and not r['box_only']
+                        and r['scale'][1] == 800), None)
+            value = None if hit is None else hit.get(key)
+            if isinstance(value, dict):
+                value = value.get('median_ms')
+            cells.append('-' if value is None else (
+                f'{value:.2f}' if key == 'preprocess_share' else _ms(value)))
+        if any(c != '-' for c in cells):
+            rows.append([label] + cells)
+    if not rows:
+        return ''
+    return _table(['at 800 x 1333, N = 100'] + [f'`{t}`' for t in tags],
+                  rows)
 
 
 def _plots(tag: str, report: dict, static: str) -> List[str]:
@@ -236,7 +347,9 @@ def render(results_dir: str = osp.join(HERE, 'results'),
         if name.startswith('learning_'):
             continue
         with open(path) as f:
-            reports[name] = json.load(f)
+            report = json.load(f)
+        if 'results' in report and 'machine' in report:  # a suite run
+            reports[name] = report
     notes = open(notes_path).read() if osp.exists(notes_path) else ''
     parts = [
         '# Benchmarks\n\n'
@@ -251,6 +364,16 @@ def render(results_dir: str = osp.join(HERE, 'results'),
     ]
     if notes:
         parts.append(notes)
+    targets = _targets_section(reports)
+    if targets:
+        parts.append('## Targets\n\nGenerated from the results files; each '
+                     'row says which device (results file) its figure comes '
+                     'from. "Contributed" files were measured on a machine '
+                     'lent to another task; their provenance is printed with '
+                     'them below.\n\n' + targets + '\n')
+    side = _side_by_side(reports)
+    if side:
+        parts.append('## Devices side by side\n\n' + side + '\n')
     for tag, report in reports.items():
         m = report['machine']
         parts.append(
@@ -261,7 +384,9 @@ def render(results_dir: str = osp.join(HERE, 'results'),
             f"{m['mmdet']}, mmembed {m['mmembed']}"
             + (f", GPU {m['gpu']}" if 'gpu' in m else '') +
             f". Suite time {report['suite_seconds'] / 60:.1f} min"
-            + (' (quick mode)' if report.get('quick') else '') + '.\n')
+            + (' (quick mode)' if report.get('quick') else '') + '.'
+            + (f"\n\nProvenance: {report['provenance']}"
+               if 'provenance' in report else '') + '\n')
         for path in _plots(tag, report, static):
             parts.append(f'![{osp.basename(path)}]({path})\n')
         for title, body in (

@@ -81,7 +81,11 @@ def run_one(kind: str, kwargs: Dict[str, Any], threads, log) -> Dict:
 def plan(args: argparse.Namespace, device: str) -> List[tuple]:
     from workers import scale_for
     quick = args.quick
-    reps = 3 if quick else 10
+    cuda = device.startswith('cuda')
+    # CUDA: >= 30 repeats (batch-1 GPU timings are spread by the host); the
+    # workers warm every image shape up before timing
+    reps = 3 if quick else (30 if cuda else 10)
+    scaling_reps = 2 if quick else (30 if cuda else 6)
     jobs = []
     if 'latency' in args.only:
         for short in ((800, 512) if not quick else (512, )):
@@ -102,11 +106,11 @@ def plan(args: argparse.Namespace, device: str) -> List[tuple]:
                 jobs.append(('scaling_n', 'mask_scaling',
                              dict(name=name, num_dets=num,
                                   short_side=sides[-1] if quick else 800,
-                                  device=device, repeats=2 if quick else 6)))
+                                  device=device, repeats=scaling_reps)))
             for side in sides:
                 jobs.append(('scaling_size', 'mask_scaling',
                              dict(name=name, num_dets=100, short_side=side,
-                                  device=device, repeats=2 if quick else 6)))
+                                  device=device, repeats=scaling_reps)))
     if 'train_step' in args.only:
         for name in TRAIN_MODELS:
             jobs.append(('train_step', 'train_step',
@@ -197,6 +201,15 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
         if fcos:
             row['mask_stage_overhead_vs_fcos'] = (
                 ours['median_ms'] - fcos['median_ms']) / fcos['median_ms']
+        condinst = find('condinst', short)
+        their_mask = (condinst or {}).get('mask_stage', {}).get('median_ms')
+        if mask_ms and their_mask:
+            row['mask_stage_over_condinst_mask_stage'] = mask_ms / their_mask
+        paste_ms = ours.get('mask_paste', {}).get('median_ms')
+        if paste_ms is not None:
+            row['embedmask_mask_paste_ms'] = paste_ms
+        if 'preprocess_share' in ours:
+            row['embedmask_preprocess_share'] = ours['preprocess_share']
         v3 = find('embedmask_v3', short)
         if v3:
             row['embedmask_v3_over_embedmask'] = (v3['median_ms'] /

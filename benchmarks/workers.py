@@ -4,9 +4,11 @@ process (started by ``benchmarks/run.py``) and returns a JSON-able dict.
 
 Protocol (docs/benchmarks.md): batch 1 inference through ``model.test_step``
 (data preprocessor + network + post-processing including the paste of masks
-to the original image size; no drawing, no RLE), warm-up then median over
-repeats, random weights with every model forced to return the same number of
-detections.
+to the original image size; no drawing, no RLE), every image shape warmed up
+first, then median and spread over repeats, random weights with every model
+forced to return the same number of detections. On CUDA every interval is
+timed with CUDA events recorded on the stream (no synchronisation inside a
+timed call), resolved after the call.
 """
 import math
 import os
@@ -83,15 +85,63 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+PROTOCOL = 2  # 1: 2 warm-ups, host timers around synchronised calls
+
+
 def stats(times_ms: List[float]) -> Dict[str, float]:
     arr = np.asarray(times_ms)
     return dict(
         median_ms=float(np.median(arr)),
+        p10_ms=float(np.percentile(arr, 10)),
         p25_ms=float(np.percentile(arr, 25)),
         p75_ms=float(np.percentile(arr, 75)),
+        p90_ms=float(np.percentile(arr, 90)),
         mean_ms=float(arr.mean()),
         std_ms=float(arr.std()),
         n=len(arr))
+
+
+class IntervalTimer:
+    """Times intervals without disturbing what it times.
+
+    CPU: ``time.perf_counter``. CUDA: a pair of CUDA events recorded on the
+    current stream; nothing waits for the GPU until :meth:`resolve`, which
+    the caller invokes once the timed ``test_step`` is over. (Host timers
+    around synchronised calls, protocol 1, added a synchronisation to every
+    timed stage and measured the host's launch latency while the GPU
+    idled.)
+    """
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device.startswith('cuda')
+        self.pending: List[Tuple[Any, Any, list, int]] = []
+
+    def start(self) -> Any:
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def stop(self, start: Any, sink: list) -> None:
+        """Append the interval (ms) to ``sink``; on CUDA a placeholder that
+        :meth:`resolve` fills in."""
+        if not self.cuda:
+            sink.append((time.perf_counter() - start) * 1000)
+            return
+        end = torch.cuda.Event(enable_timing=True)
+        end.record()
+        sink.append(None)
+        self.pending.append((start, end, sink, len(sink) - 1))
+
+    def resolve(self) -> None:
+        """Wait for the GPU once and fill in every pending interval."""
+        if not self.pending:
+            return
+        torch.cuda.synchronize()
+        for start, end, sink, index in self.pending:
+            sink[index] = start.elapsed_time(end)
+        self.pending = []
 
 
 def coco128_images(count: int) -> List[str]:
@@ -178,8 +228,8 @@ def measure_inference(name: str,
                       scale: Tuple[int, int],
                       num_dets: int = 100,
                       device: str = 'cpu',
-                      warmup: int = 2,
-                      repeats: int = 10,
+                      warmup: Optional[int] = None,
+                      repeats: Optional[int] = None,
                       num_images: int = 5,
                       box_only: bool = False) -> Dict[str, Any]:
     """Batch-1 ``test_step`` latency and peak memory on coco128 images.
@@ -187,9 +237,16 @@ def measure_inference(name: str,
     ``box_only`` times the same detector with its mask branch skipped
     (backbone + neck + box head + box post-processing): the denominator of
     the mask-stage overhead.
+
+    Every image (each has its own shape) is warmed up ``warmup`` times
+    (default: once on CPU, 3 times on CUDA, where cuDNN picks its kernels
+    per shape). ``repeats`` defaults to 10 on CPU and 30 on CUDA.
     """
     from mmengine.dataset import pseudo_collate
 
+    cuda = device.startswith('cuda')
+    warmup = (3 if cuda else 1) if warmup is None else warmup
+    repeats = (30 if cuda else 10) if repeats is None else repeats
     scale = tuple(scale)  # JSON hands lists over; mmcv wants a tuple
     torch.manual_seed(0)
     model, _ = build_model(name, num_dets, device)
@@ -198,24 +255,27 @@ def measure_inference(name: str,
         pseudo_collate([pipeline(dict(img_path=p, img_id=i))])
         for i, p in enumerate(coco128_images(num_images))
     ]
-    mask_time = _instrument_mask_stage(model)
+    timer = IntervalTimer(device)
+    stages = _instrument_stages(model, timer)
     if box_only:
         _make_box_only(model)
     counts, box_areas, times = [], [], []
     with torch.no_grad():
-        for i in range(warmup):
-            model.test_step(batches[i % len(batches)])
+        for _ in range(warmup):
+            for batch in batches:  # every shape
+                model.test_step(batch)
         sync(device)
+        timer.resolve()
+        for record in stages.values():
+            record.clear()
         reset_peak_memory(device)
-        for times_ms in mask_time.values():
-            times_ms.clear()
         for i in range(repeats):
             batch = batches[i % len(batches)]
             sync(device)
-            start = time.perf_counter()
+            start = timer.start()
             out = model.test_step(batch)
-            sync(device)
-            times.append((time.perf_counter() - start) * 1000)
+            timer.stop(start, times)
+            timer.resolve()
             pred = out[0].pred_instances
             counts.append(len(pred))
             h, w = out[0].ori_shape
@@ -228,53 +288,63 @@ def measure_inference(name: str,
         scale=list(scale) if MODELS[name][1] != 'yolact' else
         [YOLACT_SIZE, YOLACT_SIZE],
         box_only=box_only,
+        protocol=PROTOCOL,
+        warmup_per_shape=warmup,
+        num_shapes=len({tuple(b['inputs'][0].shape) for b in batches}),
+        timer='cuda_events' if cuda else 'perf_counter',
         num_dets_requested=num_dets,
         num_dets=sorted(set(counts)),
         summed_box_area_over_image=float(np.mean(box_areas)),
         peak_memory_mib=peak_memory_mib(device),
         **stats(times))
-    if mask_time['ms']:
-        result['mask_stage'] = stats(mask_time['ms'])
-    if mask_time['paste_ms']:
-        # EmbedMask calls its paste once per image: sum per test_step
-        per_step = np.asarray(mask_time['paste_ms']).reshape(
-            len(times), -1).sum(1)
-        result['mask_paste'] = stats(per_step.tolist())
+    for key, record in stages.items():
+        if not record:
+            continue
+        # a stage may run once per image: sum per test_step
+        per_step = np.asarray(record).reshape(len(times), -1).sum(1)
+        result[key] = stats(per_step.tolist())
+    if 'preprocess' in result:
+        result['preprocess_share'] = (result['preprocess']['median_ms'] /
+                                      result['median_ms'])
     return result
 
 
-def _timed(owner, attr: str, record: list, device: str) -> None:
+def _timed(owner, attr: str, record: list, timer: IntervalTimer) -> None:
     """Replace ``owner.attr`` by a wrapper that appends its time (ms)."""
     original = getattr(owner, attr)
 
     def timed(*args, **kwargs):
-        sync(device)
-        start = time.perf_counter()
+        start = timer.start()
         out = original(*args, **kwargs)
-        sync(device)
-        record.append((time.perf_counter() - start) * 1000)
+        timer.stop(start, record)
         return out
 
     setattr(owner, attr, timed)
 
 
-def _instrument_mask_stage(model) -> Dict[str, list]:
-    """Time inside test_step: the whole mask stage (``ms``: mask head /
-    RoI mask branch, towers included) and the per-detection mask
-    post-processing (``paste_ms``: EmbedMask's box-restricted kernel + paste,
-    CondInst's and Mask R-CNN's ``predict_by_feat``)."""
-    record: Dict[str, list] = {'ms': [], 'paste_ms': []}
-    device = next(model.parameters()).device.type
+def _instrument_stages(model, timer: IntervalTimer) -> Dict[str, list]:
+    """Time inside test_step: data preprocessing (``preprocess``: the data
+    preprocessor's normalise + pad, and the host-to-device copy), the whole
+    mask stage (``mask_stage``: mask head / RoI mask branch, towers
+    included) and the per-detection mask post-processing (``mask_paste``:
+    EmbedMask's kernel + paste, CondInst's and Mask R-CNN's
+    ``predict_by_feat``)."""
+    record: Dict[str, list] = {
+        'preprocess': [],
+        'mask_stage': [],
+        'mask_paste': []
+    }
+    _timed(model.data_preprocessor, 'forward', record['preprocess'], timer)
     mask_head = getattr(model, 'mask_head', None)
     if mask_head is not None:
-        _timed(mask_head, 'predict', record['ms'], device)
+        _timed(mask_head, 'predict', record['mask_stage'], timer)
         paste = '_predict_masks_single' if hasattr(
             mask_head, '_predict_masks_single') else 'predict_by_feat'
-        _timed(mask_head, paste, record['paste_ms'], device)
+        _timed(mask_head, paste, record['mask_paste'], timer)
     elif hasattr(getattr(model, 'roi_head', None), 'predict_mask'):
-        _timed(model.roi_head, 'predict_mask', record['ms'], device)
+        _timed(model.roi_head, 'predict_mask', record['mask_stage'], timer)
         _timed(model.roi_head.mask_head, 'predict_by_feat',
-               record['paste_ms'], device)
+               record['mask_paste'], timer)
     return record
 
 
@@ -291,8 +361,8 @@ def _make_box_only(model) -> None:
 
 
 def measure_mask_scaling(name: str, num_dets: int, short_side: int,
-                         device: str = 'cpu', warmup: int = 1,
-                         repeats: int = 5) -> Dict[str, Any]:
+                         device: str = 'cpu', warmup: Optional[int] = None,
+                         repeats: Optional[int] = None) -> Dict[str, Any]:
     """Latency, mask-stage time and peak memory for one (N, image size)."""
     result = measure_inference(name, scale_for(short_side), num_dets, device,
                                warmup, repeats)

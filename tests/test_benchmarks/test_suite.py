@@ -64,8 +64,57 @@ def test_inference_worker_forces_equal_detection_counts():
                              repeats=1, num_images=1)
     assert ours['num_dets'] == [30] and peer['num_dets'] == [30]
     assert 'mask_stage' in ours and 'mask_stage' not in peer
+    # protocol 2: every shape warmed up, spread and preprocessing reported
+    assert ours['protocol'] == 2 and ours['num_shapes'] == 1
+    assert ours['p10_ms'] <= ours['median_ms'] <= ours['p90_ms']
+    assert 0 < ours['preprocess_share'] < 1
+    assert ours['preprocess']['median_ms'] < ours['median_ms']
+    assert ours['mask_paste']['median_ms'] <= ours['mask_stage'][
+        'median_ms'] < ours['median_ms']
     assert ours['median_ms'] > 0 and ours['peak_memory_mib'] > 0
     box_only = measure_inference('embedmask', (427, 256), num_dets=30,
                                  warmup=1, repeats=1, num_images=1,
                                  box_only=True)
     assert box_only['num_dets'] == [30] and 'mask_stage' not in box_only
+
+
+def test_render_formats_small_times_and_names_the_device(tmp_path):
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    try:
+        import render
+    finally:
+        sys.path.pop(0)
+    assert [render._ms(v) for v in (1.39, 0.452, 4.0, 9.96, 23.8, None)] == [
+        '1.4', '0.45', '4.0', '10.0', '24', '-']
+
+    def report(device, paste, provenance=None):
+        row = dict(model='embedmask', scale=[1333, 800], box_only=False,
+                   num_dets=[100], summed_box_area_over_image=1.0,
+                   peak_memory_mib=1.0, median_ms=20.0, p10_ms=19.0,
+                   p90_ms=22.0, p25_ms=19.5, p75_ms=21.0, std_ms=1.0,
+                   mask_paste=dict(median_ms=paste))
+        out = dict(machine=dict(device=device, processor='x', cpu_count=2,
+                                torch='t', torch_threads=2, mmcv='m',
+                                mmdet='d', mmembed='e'),
+                   suite_seconds=60, results=dict(latency=[row]),
+                   summary=dict(latency_800=dict(
+                       embedmask_mask_paste_ms=paste)))
+        if provenance:
+            out['provenance'] = provenance
+        return out
+
+    results = tmp_path / 'results'
+    results.mkdir()
+    (results / 'cuda-X.json').write_text(
+        json.dumps(report('cuda', 1.2, 'lent GPU')))
+    (results / 'cpu.json').write_text(json.dumps(report('cpu', 30.0)))
+    (results / 'onnx_cpu.json').write_text(json.dumps(dict(other=1)))
+    text = open(render.render(str(results), str(tmp_path / 'b.md'),
+                              str(tmp_path / 'none.md'))).read()
+    # the paste target is a CUDA target: one row, from the CUDA file
+    rows = [line for line in text.splitlines()
+            if line.startswith('| mask paste <= 1.5 ms')]
+    assert rows == ['| mask paste <= 1.5 ms at N = 100 | `cuda-X` '
+                    '(contributed) | 1.2 | yes |']
+    assert 'Provenance: lent GPU' in text
+    assert '| EmbedMask R50 (paper): mask paste ms | 30 | 1.2 |' in text
