@@ -11,10 +11,14 @@ import pytest
 from mmengine.config import Config
 from packaging_helpers import REPO, explain, run
 
+# (classic config, its pure-Python twin); module names cannot hold '-'
 PAIRS = [
-    'embedmask/embedmask_r50_fpn_1x_coco',
-    'embedmask/embedmask_r50_fpn_v3_1x_coco',
-    'embedmask/embedmask_r18_fpn_synthetic',
+    ('embedmask/embedmask_r50_fpn_1x_coco', ) * 2,
+    ('embedmask/embedmask_r50_fpn_v3_1x_coco', ) * 2,
+    ('embedmask/embedmask_r50_fpn_ms-3x_coco',
+     'embedmask/embedmask_r50_fpn_ms_3x_coco'),
+    ('embedmask/embedmask_r101_3x', ) * 2,
+    ('embedmask/embedmask_r18_fpn_synthetic', ) * 2,
 ]
 # keys only the classic configs have: custom_imports is how a classic config
 # imports mmembed; a pure-Python config imports it through its `type`s
@@ -40,11 +44,11 @@ def normalize(value):
     return value
 
 
-@pytest.mark.parametrize('name', PAIRS)
-def test_pure_python_config_equals_classic(name):
+@pytest.mark.parametrize('name,pure_name', PAIRS, ids=[p[0] for p in PAIRS])
+def test_pure_python_config_equals_classic(name, pure_name):
     classic = Config.fromfile(osp.join(REPO, 'configs', f'{name}.py'))
     pure = Config.fromfile(
-        osp.join(REPO, 'mmembed', 'configs', f'{name}.py'))
+        osp.join(REPO, 'mmembed', 'configs', f'{pure_name}.py'))
     keys = set(classic.keys()) - CLASSIC_ONLY
     missing = sorted(keys - set(pure.keys()))
     assert not missing, f'{name}: the pure-Python config lacks {missing}'
@@ -57,12 +61,19 @@ def test_pure_python_config_equals_classic(name):
 def test_comparison_sees_a_difference():
     """The check above would notice a drift (it is not vacuous)."""
     classic = Config.fromfile(
-        osp.join(REPO, 'configs', f'{PAIRS[0]}.py'))
+        osp.join(REPO, 'configs', f'{PAIRS[0][0]}.py'))
     pure = Config.fromfile(
-        osp.join(REPO, 'mmembed', 'configs', f'{PAIRS[0]}.py'))
+        osp.join(REPO, 'mmembed', 'configs', f'{PAIRS[0][1]}.py'))
     assert normalize(pure.model) == normalize(classic.model)
     pure.model.mask_head.loss_mask.loss_weight = 0.25
     assert normalize(pure.model) != normalize(classic.model)
+    # every pure-Python config under mmembed/configs/embedmask has a twin
+    shipped = {
+        f'embedmask/{osp.splitext(osp.basename(f))[0]}'
+        for f in glob.glob(
+            osp.join(REPO, 'mmembed', 'configs', 'embedmask', '*.py'))
+    } - {'embedmask/__init__'}
+    assert shipped == {pure_name for _, pure_name in PAIRS}
 
 
 PURE_USER_CONFIG = '''\
