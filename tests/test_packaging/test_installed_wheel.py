@@ -169,3 +169,34 @@ def test_mmdet_train_after_importing_mmembed(site_dir, synthetic_root,
                pythonpath=[site_dir])
     assert proc.returncode == 0, explain(proc)
     assert osp.isfile(tmp_path / 'work' / 'iter_2.pth')
+
+
+def test_console_script(site_dir, tmp_path):
+    script = osp.join(site_dir, 'bin', 'mmembed')
+    assert osp.isfile(script), 'pip installed no mmembed command'
+    proc = run([script, '--help'], cwd=str(tmp_path), pythonpath=[site_dir])
+    assert proc.returncode == 0, explain(proc)
+    assert 'train' in proc.stdout and 'export-onnx' in proc.stdout
+
+
+def test_sdist_carries_what_a_wheel_build_needs(tmp_path):
+    """MANIFEST.in: an sdist holds everything setup.py copies into .mim."""
+    import tarfile
+    from packaging_helpers import copy_source
+    src = copy_source(str(tmp_path / 'src'))
+    proc = run(['setup.py', '-q', 'sdist', '-d', str(tmp_path / 'dist')],
+               cwd=src)
+    assert proc.returncode == 0, explain(proc)
+    (sdist, ) = glob.glob(str(tmp_path / 'dist' / 'mmembed-*.tar.gz'))
+    with tarfile.open(sdist) as tar:
+        names = {n.split('/', 1)[1] for n in tar.getnames() if '/' in n}
+    for expected in [
+            'setup.py', 'model-index.yml', 'README.md',
+            'requirements/runtime.txt', 'requirements/tests.txt',
+            'configs/embedmask/embedmask_r50_fpn_1x_coco.py',
+            'configs/embedmask/metafile.yml', 'tools/train.py',
+            'tools/tool_utils.py', 'tools/dist_train.sh',
+            'demo/image_demo.py',
+            'mmembed/configs/embedmask/embedmask_r50_fpn_1x_coco.py'
+    ]:
+        assert expected in names, expected
