@@ -46,3 +46,19 @@ def test_blendmask_trains_tests_and_infers(tmp_path):
     height, width = result.ori_shape
     assert pred.masks.shape == (len(pred.bboxes), height, width)
     assert pred.masks.dtype == torch.bool and len(pred.masks) > 0
+
+    from mmdet.apis import DetInferencer
+    inferencer = DetInferencer(cfg, weights=ckpt, device='cpu',
+                               show_progress=False)
+    out = inferencer(osp.join(REPO_ROOT, SAMPLE_IMAGE), return_vis=False,
+                     no_save_pred=True)
+    assert len(out['predictions'][0]['masks']) == len(pred.masks)
+
+    # the picture of bases and blends
+    picture = str(tmp_path / 'blendmask.png')
+    proc = run_tool([
+        'tools/analysis_tools/vis_blendmask.py', CONFIG, ckpt, SAMPLE_IMAGE,
+        '--out', picture, '--score-thr', '0'
+    ])
+    assert proc.returncode == 0, explain(proc)
+    assert osp.getsize(picture) > 10_000
