@@ -135,6 +135,33 @@ def test_test_with_cli_module(trained, site_dir, tmp_path):
     assert 'coco/segm_mAP' in proc.stdout + proc.stderr, explain(proc)
 
 
+def test_python_api_on_the_user_config(trained, site_dir, synthetic_root):
+    """init_detector / inference_detector / DetInferencer on a config with
+    an mmembed:: base, after `import mmembed` (dicts inherited through the
+    base carry _scope_='mmembed')."""
+    folder, user_cfg, _ = trained
+    image = osp.join(synthetic_root, 'val', '000000.png')
+    code = ('import mmembed, json\n'
+            'from mmdet.apis import (DetInferencer, inference_detector, '
+            'init_detector)\n'
+            f'model = init_detector({user_cfg!r}, "work/iter_2.pth", '
+            'device="cpu")\n'
+            f'pred = inference_detector(model, {image!r}).pred_instances\n'
+            f'out = DetInferencer({user_cfg!r}, weights="work/iter_2.pth", '
+            f'device="cpu")({image!r}, return_vis=False)\n'
+            'print(json.dumps(dict(file=mmembed.__file__, '
+            'masks=list(pred.masks.shape), dtype=str(pred.masks.dtype), '
+            'classes=list(model.dataset_meta["classes"]), '
+            'n=len(out["predictions"]))))\n')
+    proc = run(['-c', code], cwd=folder, pythonpath=[site_dir])
+    assert proc.returncode == 0, explain(proc)
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert info['file'].startswith(site_dir), info
+    assert info['masks'][1:] == [256, 256] and info['dtype'] == 'torch.bool'
+    assert info['classes'] == ['disc', 'square', 'triangle', 'ring']
+    assert info['n'] == 1
+
+
 def test_mmdet_train_cannot_parse_mmembed_scope(site_dir, synthetic_root,
                                                 tmp_path):
     """mmdet's tools/train.py parses _base_ before custom_imports runs, so
