@@ -524,3 +524,39 @@ def test_mask_path_does_not_synchronise_on_cuda():
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert out.masks.shape == (50, 90, 120) and out.masks.is_cuda
+
+
+def test_polygon_masks_train_like_their_bitmaps():
+    """LoadAnnotations(poly2mask=False) gives PolygonMasks: the semantic
+    target is the same as from their bitmaps, and the mask loss stays
+    close (polygons are rasterised inside the box, bitmaps RoI-aligned)."""
+    from mmdet.structures.mask import PolygonMasks
+    polygons = [[np.array([10., 8., 50., 12., 30., 50.])],
+                [np.array([40., 20., 75., 20., 75., 55., 40., 55.])]]
+    poly = PolygonMasks(polygons, 60, 80)
+    gts = []
+    for masks in (poly, poly.to_bitmap()):
+        gt = InstanceData()
+        gt.bboxes = torch.tensor([[10., 8., 50., 50.], [40., 20., 75., 55.]])
+        gt.labels = torch.tensor([0, 2])
+        gt.masks = masks
+        gts.append(gt)
+    blender = head(loss_semantic=dict(type='CrossEntropyLoss',
+                                      use_sigmoid=False))
+    cpu = torch.device('cpu')
+    assert torch.equal(blender._semantic_target(gts[0], (8, 10), cpu),
+                       blender._semantic_target(gts[1], (8, 10), cpu))
+    info = InstanceData(
+        codes=torch.randn(4, K * M * M),
+        pos_assigned_gt_inds=torch.tensor([0, 0, 1, 1]),
+        centerness_targets=torch.tensor([0.5, 0.9, 0.7, 0.3]))
+    bases = torch.randn(1, K, 15, 20)
+    metas = [dict(img_shape=(60, 80), batch_input_shape=(60, 80))]
+    losses = [
+        blender.loss_by_feat(
+            bases, torch.zeros(1, 4, 8, 10), batch_gt_instances=[gt],
+            batch_img_metas=metas, positive_infos=[info])['loss_mask']
+        for gt in gts
+    ]
+    assert torch.isfinite(losses[0])
+    torch.testing.assert_close(losses[0], losses[1], rtol=0.05, atol=0)
