@@ -7,10 +7,12 @@ the masks are neither empty nor whole boxes (checked), at 128 x 160 input.
 Tolerances: raw float outputs ``atol=1e-4, rtol=1e-4`` (float32 conv
 stacks in two runtimes). Detections are matched one to one (same label,
 scores within 1e-4, boxes within 1e-3 px) rather than compared row by row:
-two scores closer than the runtimes' rounding may swap places, and a
-near-tie at the K-th place may swap which one is kept. Masks of matched
-detections may differ in at most 0.1 % of their foreground pixels (a pixel
-whose log-probability sits within rounding of the threshold can flip).
+two scores closer than the runtimes' rounding may swap places, and an IoU
+or a score within rounding of an NMS / top-K threshold may change which of
+two candidates survives, so at most 2 % of the detections (at least 1) may
+stay unmatched. Masks of matched detections may differ in at most 0.1 % of
+their foreground pixels (a pixel whose log-probability sits within rounding
+of the threshold can flip).
 """
 import importlib.util
 import json
@@ -73,10 +75,9 @@ def assert_masks_close(got: torch.Tensor, want: torch.Tensor) -> None:
 def assert_detections_match(got: dict, want: dict) -> None:
     """One image: ``got`` / ``want`` hold bboxes (N, 4), scores (N,), labels
     (N,) and masks (N, H, W) of the real detections, best first."""
-    assert len(got['scores']) == len(want['scores'])
-    torch.testing.assert_close(got['scores'], want['scores'], atol=1e-4,
-                               rtol=0)  # sorted: order-free
-    lowest = want['scores'].min() if len(want['scores']) else 0
+    num = len(want['scores'])
+    allowed = max(1, int(0.02 * num))
+    assert abs(len(got['scores']) - num) <= allowed
     taken = torch.zeros(len(got['scores']), dtype=torch.bool)
     unmatched = []
     for j in range(len(want['scores'])):
@@ -89,10 +90,8 @@ def assert_detections_match(got: dict, want: dict) -> None:
         i = int(torch.nonzero(close)[0])
         taken[i] = True
         assert_masks_close(got['masks'][i], want['masks'][j])
-    # only a near-tie at the last place may keep a different detection
-    assert all(want['scores'][j] - lowest < 1e-4 for j in unmatched), \
-        f'unmatched detections {unmatched} of {len(want["scores"])}'
-    assert len(unmatched) <= 1, unmatched
+    assert len(unmatched) <= allowed, \
+        f'detections {unmatched} of {num} have no counterpart'
 
 
 def as_detections(boxes, scores, labels, masks, img_id: int) -> dict:
@@ -217,8 +216,10 @@ def test_onnxruntime_equals_pytorch(model, inputs, tmp_path,
     module = build_export_module(model, with_postprocess)
     with torch.no_grad():
         expected = [t.numpy() for t in module(inputs)]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # run-to-run identical results
     session = ort.InferenceSession(
-        onnx_file, providers=['CPUExecutionProvider'])
+        onnx_file, options, providers=['CPUExecutionProvider'])
     assert [o.name for o in session.get_outputs()] == names
     got = session.run(None, {'inputs': inputs.numpy()})
     assert len(got) == len(expected)
