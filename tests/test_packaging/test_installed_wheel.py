@@ -162,6 +162,27 @@ def test_python_api_on_the_user_config(trained, site_dir, synthetic_root):
     assert info['n'] == 1
 
 
+def test_export_onnx_of_the_trained_checkpoint(trained, site_dir):
+    """`mmembed export-onnx CONFIG CHECKPOINT` from the installed wheel, on
+    the user's config and the checkpoint it trained."""
+    pytest.importorskip('onnxruntime')
+    folder, user_cfg, _ = trained
+    proc = run([
+        '-m', 'mmembed.cli', 'export-onnx', user_cfg, 'work/iter_2.pth',
+        '--out', 'work/model.onnx', '--with-postprocess', '--max-per-img',
+        '10', '--verify'
+    ],
+               cwd=folder,
+               pythonpath=[site_dir])
+    assert proc.returncode == 0, explain(proc)
+    with open(osp.join(folder, 'work', 'model.onnx.json')) as f:
+        meta = json.load(f)
+    assert meta['input_shape'] == [1, 3, 256, 256]  # the test Resize scale
+    assert meta['classes'] == ['disc', 'square', 'triangle', 'ring']
+    assert meta['checkpoint'] == 'work/iter_2.pth'
+    assert float(proc.stdout.split('largest difference')[-1]) < 1e-3
+
+
 def test_mmdet_train_cannot_parse_mmembed_scope(site_dir, synthetic_root,
                                                 tmp_path):
     """mmdet's tools/train.py parses _base_ before custom_imports runs, so
