@@ -1,2 +1,4 @@
 # Copyright (c) mmembed authors. All rights reserved.
-__all__ = []
+from .sharpmask_neck import RefinementModule, SharpMaskNeck, upsample_to
+
+__all__ = ['RefinementModule', 'SharpMaskNeck', 'upsample_to']
