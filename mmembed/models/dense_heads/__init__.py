@@ -8,3 +8,6 @@ __all__ = [
     'FCOSCodeHead', 'EmbedMaskBoxHead', 'EmbedMaskHead', 'BlendMaskBoxHead',
     'BlenderHead', 'blend_bases'
 ]
+from .istr_rpn_head import ISTREmbeddingRPNHead  # noqa: E402
+
+__all__ += ['ISTREmbeddingRPNHead']

@@ -1,2 +1,5 @@
 # Copyright (c) mmembed authors. All rights reserved.
-__all__ = []
+from .bbox_heads import ISTRStageHead
+from .istr_roi_head import ISTRRoIHead, sanitize_boxes
+
+__all__ = ['ISTRStageHead', 'ISTRRoIHead', 'sanitize_boxes']

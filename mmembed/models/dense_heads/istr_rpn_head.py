@@ -1,0 +1,70 @@
+# Copyright (c) mmembed authors. All rights reserved.
+"""ISTR's query initialisation: image-conditioned query features."""
+from typing import List, Optional, Sequence
+
+import torch
+from mmdet.models.dense_heads import EmbeddingRPNHead
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import InstanceList
+from torch import Tensor
+
+
+@MODELS.register_module()
+class ISTREmbeddingRPNHead(EmbeddingRPNHead):
+    """:class:`EmbeddingRPNHead` whose query features depend on the image.
+
+    ISTR v1 (``hujiecpp/ISTR projects/ISTR/istr/inseg.py::ImgFeatExtractor``,
+    ``specs/methods.md`` 3.1): the global average pools of P2..P5 are
+    *summed* (C) and added to a learned embedding per query
+    (``pos_embeddings``, here mmdet's ``init_proposal_features``), so every
+    image starts from its own features; Sparse R-CNN uses the embedding
+    alone. Boxes are mmdet's: learned normalised cxcywh, initialised to the
+    whole image, scaled by each image's unpadded size.
+
+    Args:
+        num_proposals: queries (ISTR: 300).
+        proposal_feature_channel: C.
+        feat_levels: indices of the neck outputs pooled (ISTR: P2..P5 =
+            the four outputs of a 4-level FPN); None pools all.
+    """
+
+    def __init__(self,
+                 num_proposals: int = 300,
+                 proposal_feature_channel: int = 256,
+                 feat_levels: Optional[Sequence[int]] = (0, 1, 2, 3),
+                 **kwargs) -> None:
+        self.feat_levels = None if feat_levels is None else tuple(feat_levels)
+        super().__init__(
+            num_proposals=num_proposals,
+            proposal_feature_channel=proposal_feature_channel,
+            **kwargs)
+
+    def image_features(self, x: Sequence[Tensor]) -> Tensor:
+        """(B, C): sum over the pooled levels of each level's spatial mean.
+
+        Args:
+            x: neck outputs, each (B, C, H_l, W_l).
+        """
+        levels = range(len(x)) if self.feat_levels is None \
+            else self.feat_levels
+        if max(levels) >= len(x):
+            raise ValueError(f'feat_levels {self.feat_levels} need at least '
+                             f'{max(levels) + 1} neck outputs, got {len(x)}')
+        for level in levels:
+            if x[level].shape[1] != self.proposal_feature_channel:
+                raise ValueError(
+                    f'neck output {level} has {x[level].shape[1]} channels, '
+                    f'proposal_feature_channel is '
+                    f'{self.proposal_feature_channel}')
+        return torch.stack([x[level].mean((2, 3)) for level in levels]).sum(0)
+
+    def _decode_init_proposals(self, x: List[Tensor],
+                               batch_data_samples: SampleList) -> InstanceList:
+        """mmdet's proposals with ``features`` (num_proposals, C) = learned
+        embedding + this image's pooled features."""
+        results_list = super()._decode_init_proposals(x, batch_data_samples)
+        img_feats = self.image_features(x)
+        for img_id, results in enumerate(results_list):
+            results.features = results.features + img_feats[img_id][None]
+        return results_list

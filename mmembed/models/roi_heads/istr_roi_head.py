@@ -1,0 +1,360 @@
+# Copyright (c) mmembed authors. All rights reserved.
+"""ISTR: Sparse R-CNN's recurrent refinement with mask codes.
+
+Shape shorthand: B images, Q queries, K classes, D code length, G GT
+instances of an image, P matched queries (all images), N detections of an
+image, S x S codec mask size, H x W output image.
+"""
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+from mmdet.models.roi_heads import SparseRoIHead
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi, get_box_tensor
+from mmdet.utils import ConfigType, InstanceList, reduce_mean
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
+
+# A coordinate bound for boxes fed to RoIAlign: far outside any image, small
+# enough that float32 box arithmetic stays exact to a pixel.
+MAX_BOX_COORD = 1e5
+
+TEST_CFG_KEYS = {'max_per_img', 'mask_thr_binary', 'mask_impl'}
+
+
+def sanitize_boxes(boxes: Tensor) -> Tensor:
+    """Boxes RoIAlign accepts: finite, in [-1e5, 1e5], x1 <= x2, y1 <= y2.
+
+    Decoded deltas cannot invert a box, but once weights blow up (a huge
+    learning rate, fp16 overflow) they become inf / NaN, and mmcv's RoIAlign
+    asserts on a RoI whose width or height is not >= 0 (NaN included):
+    mmdet's QueryInst crashes this way. Finite, ordered boxes keep the
+    model running; their losses show the divergence.
+
+    Args:
+        boxes: (..., 4) ``(x1, y1, x2, y2)``.
+
+    Returns:
+        (..., 4) sanitised copy (unchanged where already valid).
+    """
+    boxes = torch.nan_to_num(
+        boxes, nan=0.0, posinf=MAX_BOX_COORD,
+        neginf=-MAX_BOX_COORD).clamp(-MAX_BOX_COORD, MAX_BOX_COORD)
+    low = torch.minimum(boxes[..., :2], boxes[..., 2:])
+    high = torch.maximum(boxes[..., :2], boxes[..., 2:])
+    return torch.cat([low, high], dim=-1)
+
+
+@MODELS.register_module()
+class ISTRRoIHead(SparseRoIHead):
+    """ISTR's 6-stage refinement (``ISTRStageHead`` per stage) on
+    :class:`SparseRoIHead`, with a mask codec and no mask RoI branch.
+
+    ``hujiecpp/ISTR`` v1 (``projects/ISTR/istr/{head.py,loss.py,inseg.py}``,
+    ``specs/methods.md`` 3.1-3.4). Every stage predicts classes, box deltas
+    and a D-dim mask code per query; boxes are detached between stages
+    (mmdet's ``detached_proposals``, ISTR's ``bboxes.detach()``); every
+    stage is matched and supervised (deep supervision, ``stage_loss_weights``
+    all 1). Differences from :class:`SparseRoIHead`:
+
+    - the codec (``mask_codec``, a ``TASK_UTILS`` module such as
+      ``PCAMaskCodec``) is held once here, so its buffers are in the
+      checkpoint (``roi_head.mask_codec.*``);
+    - GT masks are cropped to their GT boxes at S x S once per batch
+      (:meth:`loss`), encoded per stage for matching (``MaskCodeCost`` in the
+      ``HungarianAssigner``) and again for the code loss, each with fresh
+      random soft targets, as ISTR;
+    - boxes are sanitised (:func:`sanitize_boxes`) before RoIAlign, and the
+      assigner sees finite scores, boxes and codes;
+    - :meth:`predict`: top ``max_per_img`` of the Q x K sigmoid scores of the
+      last stage, no NMS; each detection's code is decoded and the S x S map
+      pasted into the image by the shared :func:`paste_box_masks`
+      (``mask_impl``: 'dense' has no host synchronisation and a fixed op
+      count on CUDA). Boxes are clipped to the image (detectron2's
+      ``detector_postprocess``, which ISTR uses).
+
+    Args:
+        mask_codec: codec config (``encode`` / ``decode``, ``code_dim``,
+            ``mask_size``).
+        **kwargs: go to :class:`SparseRoIHead` (``bbox_head`` = per-stage
+            ``ISTRStageHead`` configs, no ``mask_head``; a stage head config
+            without ``code_dim`` gets the codec's).
+    """
+
+    def __init__(self, *, mask_codec: ConfigType, **kwargs) -> None:
+        if kwargs.get('mask_head') is not None:
+            raise ValueError('ISTRRoIHead predicts masks from codes in its '
+                             'stage heads; remove mask_head / '
+                             'mask_roi_extractor from the config')
+        codec = TASK_UTILS.build(mask_codec)
+        # the stage heads predict codes of the codec's length unless a config
+        # says otherwise (then the check below names the mismatch)
+        heads = kwargs.get('bbox_head')
+        if heads is not None:
+            if not isinstance(heads, (list, tuple)):  # one for all stages
+                heads = [heads] * kwargs.get('num_stages', 6)
+            kwargs['bbox_head'] = [
+                dict(head, code_dim=head.get('code_dim', codec.code_dim))
+                for head in heads
+            ]
+        super().__init__(**kwargs)
+        self.mask_codec = codec
+        for stage, head in enumerate(self.bbox_head):
+            if getattr(head, 'code_dim', None) != self.mask_codec.code_dim:
+                raise ValueError(
+                    f'bbox_head[{stage}] predicts codes of length '
+                    f'{getattr(head, "code_dim", None)} but the mask codec '
+                    f'has code_dim {self.mask_codec.code_dim}; set '
+                    'bbox_head.code_dim to the codec code_dim')
+            if head.bbox_coder.clip_border:
+                raise ValueError(
+                    f'bbox_head[{stage}].bbox_coder.clip_border must be False'
+                    ' (boxes are decoded for the whole batch at once)')
+        if self.test_cfg is not None:
+            self._check_test_cfg()
+
+    def _check_test_cfg(self) -> None:
+        keys = set(self.test_cfg.keys())
+        if keys != TEST_CFG_KEYS:
+            raise KeyError(f'ISTRRoIHead test_cfg needs exactly '
+                           f'{sorted(TEST_CFG_KEYS)}; missing '
+                           f'{sorted(TEST_CFG_KEYS - keys)}, unknown '
+                           f'{sorted(keys - TEST_CFG_KEYS)}')
+        if self.test_cfg.mask_impl not in PASTE_IMPLS:
+            raise ValueError(f'test_cfg.mask_impl must be one of '
+                             f'{PASTE_IMPLS}, got {self.test_cfg.mask_impl!r}')
+
+    # ------------------------------------------------------------ forward
+    def _bbox_forward(self, stage: int, x: Tuple[Tensor], rois: Tensor,
+                      object_feats: Tensor,
+                      batch_img_metas: List[dict]) -> dict:
+        """One stage on all queries (mirrors mmdet 3.3.0
+        ``SparseRoIHead._bbox_forward``; differs: RoIs sanitised, mask codes
+        returned, boxes decoded for the batch at once instead of through
+        ``refine_bboxes`` and fake sampling results).
+
+        Args:
+            rois: (B * Q, 5) ``(img_id, x1, y1, x2, y2)``, Q per image in
+                order.
+            object_feats: (B, Q, C).
+
+        Returns:
+            dict with ``cls_score`` (B, Q, K), ``decoded_bboxes`` (B * Q, 4),
+            ``object_feats`` (B, Q, C), ``attn_feats`` (B, Q, C),
+            ``mask_codes`` (B, Q, D), ``detached_cls_scores`` and
+            ``detached_proposals`` (lists of (Q, K) / (Q, 4)).
+        """
+        rois = torch.cat([rois[:, :1], sanitize_boxes(rois[:, 1:])], dim=1)
+        extractor = self.bbox_roi_extractor[stage]
+        bbox_head = self.bbox_head[stage]
+        bbox_feats = extractor(x[:extractor.num_inputs], rois)
+        cls_score, bbox_pred, object_feats, attn_feats, mask_codes = \
+            bbox_head(bbox_feats, object_feats)
+        decoded = bbox_head.bbox_coder.decode(rois[:, 1:],
+                                              bbox_pred.view(-1, 4))
+        num_imgs, num_queries = cls_score.shape[:2]
+        detached = sanitize_boxes(decoded.detach()).view(
+            num_imgs, num_queries, 4)
+        return dict(
+            cls_score=cls_score,
+            decoded_bboxes=decoded,
+            object_feats=object_feats,
+            attn_feats=attn_feats,
+            mask_codes=mask_codes,
+            detached_cls_scores=list(cls_score.detach().unbind(0)),
+            detached_proposals=list(detached.unbind(0)))
+
+    # --------------------------------------------------------------- loss
+    def crop_gt_masks(self, gt_instances: InstanceData) -> Tensor:
+        """(G, S, S) float {0, 1}: each GT mask cropped to its GT box and
+        resized (mmdet ``crop_and_resize``; ISTR
+        ``gt_masks.crop_and_resize(gt_boxes, 28)``)."""
+        if 'masks' not in gt_instances:
+            raise ValueError('ISTR needs GT masks: add '
+                             'LoadAnnotations(with_mask=True) to the train '
+                             'pipeline')
+        boxes = get_box_tensor(gt_instances.bboxes)
+        size = self.mask_codec.mask_size
+        if len(boxes) == 0:
+            return boxes.new_zeros((0, size, size))
+        cropped = gt_instances.masks.crop_and_resize(
+            boxes.detach().cpu().numpy(), (size, size),
+            np.arange(len(boxes)), device=boxes.device)
+        return cropped.to_tensor(torch.float32, boxes.device)
+
+    def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+             batch_data_samples: SampleList) -> dict:
+        """Crop the GT masks once (``gt_instances.mask_targets``), then
+        :meth:`SparseRoIHead.loss` runs the stages through
+        :meth:`bbox_loss`. Returns ``s{stage}.{loss_cls, loss_bbox,
+        loss_iou, loss_mask_code, loss_mask_dice, pos_acc}``."""
+        for data_sample in batch_data_samples:
+            gt = data_sample.gt_instances
+            gt.mask_targets = self.crop_gt_masks(gt)
+        return super().loss(x, rpn_results_list, batch_data_samples)
+
+    def bbox_loss(self, stage: int, x: Tuple[Tensor],
+                  results_list: InstanceList, object_feats: Tensor,
+                  batch_img_metas: List[dict],
+                  batch_gt_instances: InstanceList) -> dict:
+        """Forward, match and losses of one stage (mirrors mmdet 3.3.0
+        ``SparseRoIHead.bbox_loss``; differs: mask codes join the matching
+        and the losses, and the assigner sees sanitised inputs).
+
+        Returns:
+            the :meth:`_bbox_forward` dict plus ``sampling_results``,
+            ``loss_bbox`` (dict of this stage's losses) and ``results_list``
+            (next stage's proposals).
+        """
+        rois = bbox2roi([res.bboxes for res in results_list])
+        bbox_results = self._bbox_forward(stage, x, rois, object_feats,
+                                          batch_img_metas)
+        bbox_head = self.bbox_head[stage]
+        mask_codes = bbox_results['mask_codes']
+        sampling_results = []
+        for img_id, gt in enumerate(batch_gt_instances):
+            gt_match = InstanceData(
+                bboxes=get_box_tensor(gt.bboxes),
+                labels=gt.labels,
+                mask_codes=self.mask_codec.encode(gt.mask_targets))
+            proposals = bbox_results['detached_proposals'][img_id]
+            pred = InstanceData(
+                bboxes=proposals,
+                priors=proposals,
+                scores=torch.nan_to_num(
+                    bbox_results['detached_cls_scores'][img_id]),
+                mask_codes=torch.nan_to_num(mask_codes[img_id].detach()))
+            assign_result = self.bbox_assigner[stage].assign(
+                pred_instances=pred,
+                gt_instances=gt_match,
+                img_meta=batch_img_metas[img_id])
+            sampling_results.append(self.bbox_sampler[stage].sample(
+                assign_result, pred, gt_match))
+        bbox_results.update(sampling_results=sampling_results)
+
+        cls_score = bbox_results['cls_score']
+        imgs_whwh = torch.cat(
+            [res.imgs_whwh[None, ...] for res in results_list])
+        loss_and_target = bbox_head.loss_and_target(
+            cls_score.view(-1, cls_score.size(-1)),
+            bbox_results['decoded_bboxes'],
+            sampling_results,
+            self.train_cfg[stage],
+            imgs_whwh=imgs_whwh,
+            concat=True)
+        pos_codes = torch.cat([
+            codes[res.pos_inds]
+            for codes, res in zip(mask_codes, sampling_results)
+        ])
+        pos_targets = torch.cat([
+            gt.mask_targets[res.pos_assigned_gt_inds]
+            for gt, res in zip(batch_gt_instances, sampling_results)
+        ])
+        # ISTR's num_boxes: matched GT, averaged over processes, at least 1
+        avg_factor = reduce_mean(
+            pos_codes.new_tensor(float(len(pos_codes)))).clamp(min=1)
+        loss_and_target['loss_bbox'].update(
+            bbox_head.loss_mask(pos_codes, pos_targets, self.mask_codec,
+                                avg_factor))
+        bbox_results.update(loss_and_target)
+
+        next_results = []
+        for img_id, res in enumerate(results_list):
+            next_res = InstanceData()
+            next_res.imgs_whwh = res.imgs_whwh
+            next_res.bboxes = bbox_results['detached_proposals'][img_id]
+            next_results.append(next_res)
+        bbox_results.update(results_list=next_results)
+        return bbox_results
+
+    # ------------------------------------------------------------ predict
+    def predict(self,
+                x: Tuple[Tensor],
+                rpn_results_list: InstanceList,
+                batch_data_samples: SampleList,
+                rescale: bool = False) -> InstanceList:
+        """Detections with masks (replaces ``BaseRoIHead.predict``: the masks
+        come from the box stages' codes, not from a mask RoI branch).
+
+        Returns:
+            per image :obj:`InstanceData` with ``bboxes`` (N, 4), ``scores``
+            (N,), ``labels`` (N,), ``masks`` (N, H, W) bool, N =
+            ``min(max_per_img, Q * K)``; H x W is ``ori_shape`` with
+            ``rescale`` else ``img_shape``.
+        """
+        if self.test_cfg is None:
+            raise ValueError('ISTRRoIHead.predict needs test_cfg')
+        max_per_img = self.test_cfg.max_per_img
+        mask_thr = self.test_cfg.mask_thr_binary
+        mask_impl = self.test_cfg.mask_impl
+        batch_img_metas = [ds.metainfo for ds in batch_data_samples]
+        boxes, scores, labels, mask_probs = self.predict_codes(
+            x, rpn_results_list, max_per_img)
+        results_list = []
+        for img_id, meta in enumerate(batch_img_metas):
+            img_h, img_w = meta['img_shape'][:2]
+            img_boxes = torch.stack([
+                boxes[img_id, :, 0].clamp(0, img_w),
+                boxes[img_id, :, 1].clamp(0, img_h),
+                boxes[img_id, :, 2].clamp(0, img_w),
+                boxes[img_id, :, 3].clamp(0, img_h)
+            ], dim=1)
+            if rescale:
+                out_size = tuple(meta['ori_shape'][:2])
+                # python scalars: a tensor built from the host list would be
+                # a host-to-device copy, which waits for the stream on CUDA
+                scale_w, scale_h = (float(s) for s in meta['scale_factor'])
+                img_boxes = torch.stack([
+                    img_boxes[:, 0] / scale_w, img_boxes[:, 1] / scale_h,
+                    img_boxes[:, 2] / scale_w, img_boxes[:, 3] / scale_h
+                ], dim=1)
+            else:
+                out_size = (int(img_h), int(img_w))
+            results = InstanceData()
+            results.bboxes = img_boxes
+            results.scores = scores[img_id]
+            results.labels = labels[img_id]
+            results.masks = paste_box_masks(
+                mask_probs[img_id], img_boxes, out_size, mask_thr,
+                impl=mask_impl)
+            results_list.append(results)
+        return results_list
+
+    def predict_codes(
+            self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+            max_per_img: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Run the stages and pick the detections of the last one.
+
+        Returns:
+            ``boxes`` (B, N, 4) in input-image pixels, ``scores`` (B, N),
+            ``labels`` (B, N) int64, ``mask_probs`` (B, N, S, S), N =
+            ``min(max_per_img, Q * K)``, by descending score.
+        """
+        proposal_list = [res.bboxes for res in rpn_results_list]
+        object_feats = torch.stack(
+            [res.pop('features') for res in rpn_results_list])
+        batch_img_metas: List[Optional[dict]] = [None] * len(proposal_list)
+        for stage in range(self.num_stages):
+            bbox_results = self._bbox_forward(stage, x,
+                                              bbox2roi(proposal_list),
+                                              object_feats, batch_img_metas)
+            object_feats = bbox_results['object_feats']
+            proposal_list = bbox_results['detached_proposals']
+        cls_probs = bbox_results['cls_score'].sigmoid()  # (B, Q, K)
+        num_imgs, num_queries, num_classes = cls_probs.shape
+        num_dets = min(max_per_img, num_queries * num_classes)
+        scores, flat_inds = cls_probs.flatten(1).topk(num_dets, dim=1)
+        labels = flat_inds % num_classes
+        query_inds = torch.div(flat_inds, num_classes, rounding_mode='floor')
+        proposals = torch.stack(proposal_list)  # (B, Q, 4)
+        boxes = proposals.gather(1, query_inds[..., None].expand(-1, -1, 4))
+        codes = bbox_results['mask_codes']
+        det_codes = codes.gather(
+            1, query_inds[..., None].expand(-1, -1, codes.shape[-1]))
+        mask_probs = self.mask_codec.decode(det_codes.flatten(0, 1))
+        return boxes, scores, labels, mask_probs.view(
+            num_imgs, num_dets, *mask_probs.shape[1:])
