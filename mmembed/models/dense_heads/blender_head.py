@@ -30,18 +30,28 @@ from torch import Tensor
 from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
 
 
-def blend_bases(pooled_bases: Tensor, attns: Tensor) -> Tensor:
+ATTN_INTERPS = ('bilinear', 'nearest')
+
+
+def blend_bases(pooled_bases: Tensor,
+                attns: Tensor,
+                interp: str = 'bilinear') -> Tensor:
     """BlendMask's blender (AdelaiDet ``Blender.merge_bases``).
 
     Args:
         pooled_bases: (N, K, R, R) bases cropped to each instance's box.
         attns: (N, K * M * M) attention of each instance.
+        interp: how the attention is resized M -> R: ``'bilinear'``
+            (``align_corners=False``; AdelaiDet ``TOP_INTERP`` default) or
+            ``'nearest'`` (also accepted by ``TOP_INTERP``).
 
     Returns:
-        (N, R, R) mask logits: ``sum_k softmax_k(up(attn))_k * base_k``,
-        ``up`` = bilinear resize M -> R (``align_corners=False``); the
-        upsampling comes *before* the softmax, as in the released code.
+        (N, R, R) mask logits: ``sum_k softmax_k(up(attn))_k * base_k``;
+        the resize comes *before* the softmax, as in the released code.
     """
+    if interp not in ATTN_INTERPS:
+        raise ValueError(f'interp must be one of {ATTN_INTERPS}, got '
+                         f'{interp!r}')
     num, num_bases, height, width = pooled_bases.shape
     if attns.dim() != 2 or len(attns) != num or \
             attns.shape[1] % num_bases:
@@ -54,8 +64,8 @@ def blend_bases(pooled_bases: Tensor, attns: Tensor) -> Tensor:
                          f'with K = {num_bases}')
     attn_maps = attns.reshape(num, num_bases, attn_size, attn_size)
     weights = F.interpolate(
-        attn_maps, size=(height, width), mode='bilinear',
-        align_corners=False).softmax(dim=1)
+        attn_maps, size=(height, width), mode=interp,
+        align_corners=False if interp == 'bilinear' else None).softmax(dim=1)
     return (pooled_bases * weights).sum(dim=1)
 
 
@@ -95,6 +105,8 @@ class BlenderHead(BaseMaskHead):
         norm_cfg (dict): norm of the basis convs (AdelaiDet ``SyncBN``;
             ``BN`` on one CPU). Convs have no bias when a norm follows.
         bottom_resolution (int): R (AdelaiDet ``BOTTOM_RESOLUTION`` 56).
+        attn_interp (str): resize of the attention M -> R, ``'bilinear'``
+            (AdelaiDet ``TOP_INTERP``) or ``'nearest'``.
         roi_sampling_ratio (int): RoIAlign sampling ratio (AdelaiDet 1).
         attn_offset (int, optional): None: codes must be exactly K * M * M
             wide. An int: the attention is channels ``[attn_offset,
@@ -144,6 +156,7 @@ class BlenderHead(BaseMaskHead):
                  norm_cfg: OptConfigType = dict(
                      type='SyncBN', requires_grad=True),
                  bottom_resolution: int = 56,
+                 attn_interp: str = 'bilinear',
                  roi_sampling_ratio: int = 1,
                  attn_offset: Optional[int] = None,
                  max_pos_to_train: int = 1000,
@@ -168,6 +181,9 @@ class BlenderHead(BaseMaskHead):
             raise ValueError(
                 'num_bases, attn_size and bottom_resolution must be >= 1, '
                 f'got {num_bases}, {attn_size}, {bottom_resolution}')
+        if attn_interp not in ATTN_INTERPS:
+            raise ValueError(f'attn_interp must be one of {ATTN_INTERPS}, '
+                             f'got {attn_interp!r}')
         if attn_offset is not None and attn_offset < 0:
             raise ValueError(f'attn_offset must be >= 0, got {attn_offset}')
         if max_pos_to_train == 0 or max_pos_to_train < -1:
@@ -181,6 +197,7 @@ class BlenderHead(BaseMaskHead):
         self.in_stride = in_stride
         self.basis_stride = in_stride // 2
         self.bottom_resolution = bottom_resolution
+        self.attn_interp = attn_interp
         self.attn_offset = attn_offset
         self.max_pos_to_train = max_pos_to_train
         self.train_cfg = train_cfg
@@ -391,7 +408,7 @@ class BlenderHead(BaseMaskHead):
         rois = bbox2roi([gt.bboxes for gt in batch_gt_instances])
         # pool each GT once, then gather one crop per positive
         pooled = self.roi_align(bases, rois)[gt_inds]  # (P, K, R, R)
-        mask_logits = blend_bases(pooled, attns)
+        mask_logits = blend_bases(pooled, attns, self.attn_interp)
         # mmdet's crop_and_resize (RoIAlign aligned, >= 0.5 for bitmaps) is
         # detectron2's, which AdelaiDet uses; it takes numpy boxes / indices
         mask_targets = torch.cat([
@@ -541,5 +558,5 @@ class BlenderHead(BaseMaskHead):
         rois = torch.cat([bboxes.new_full((len(bboxes), 1), img_id), bboxes],
                          dim=1)
         pooled = self.roi_align(bases, rois)
-        return blend_bases(pooled,
-                           self.get_attentions(results.codes)).sigmoid()
+        return blend_bases(pooled, self.get_attentions(results.codes),
+                           self.attn_interp).sigmoid()

@@ -74,9 +74,10 @@ def head(**kwargs):
 # --------------------------------------------------------------------- #
 # the blender against a per-instance loop (methods.md 2.1)
 # --------------------------------------------------------------------- #
-def reference_mask_logits(bases, img_ids, boxes, attns, res, stride=4):
+def reference_mask_logits(bases, img_ids, boxes, attns, res, stride=4,
+                          interp='bilinear'):
     """One instance at a time: RoIAlign (aligned, sampling ratio 1, scale
-    1 / stride) -> attention (K, M, M) resized bilinearly to res x res ->
+    1 / stride) -> attention (K, M, M) resized (bilinearly) to res x res ->
     softmax over K -> product summed over K."""
     num_bases = bases.shape[1]
     out = []
@@ -87,7 +88,8 @@ def reference_mask_logits(bases, img_ids, boxes, attns, res, stride=4):
         size = int(round((attn.numel() / num_bases)**0.5))
         weights = F.interpolate(
             attn.reshape(1, num_bases, size, size), size=(res, res),
-            mode='bilinear', align_corners=False)[0]
+            mode=interp,
+            align_corners=False if interp == 'bilinear' else None)[0]
         weights = torch.softmax(weights, dim=0)
         out.append((crop * weights).sum(0))
     return torch.stack(out)
@@ -100,12 +102,13 @@ def random_boxes(num, size=(60, 80), seed=0):
     return torch.cat([xy, xy + wh], dim=1)
 
 
-@pytest.mark.parametrize('num_bases,attn_size,res', [(4, 14, 56),
-                                                     (3, 5, 17)])
+@pytest.mark.parametrize('num_bases,attn_size,res,interp',
+                         [(4, 14, 56, 'bilinear'), (3, 5, 17, 'bilinear'),
+                          (4, 7, 20, 'nearest')])
 def test_prediction_blend_equals_per_instance_loop(num_bases, attn_size,
-                                                   res):
+                                                   res, interp):
     blender = head(num_bases=num_bases, attn_size=attn_size,
-                   bottom_resolution=res)
+                   bottom_resolution=res, attn_interp=interp)
     torch.manual_seed(1)
     bases = torch.randn(2, num_bases, 15, 20)  # stride 4 of 60 x 80
     results = InstanceData(
@@ -113,14 +116,15 @@ def test_prediction_blend_equals_per_instance_loop(num_bases, attn_size,
         codes=torch.randn(7, num_bases * attn_size**2) * 3)
     got = blender.predict_mask_probs(bases, 1, results)
     want = reference_mask_logits(bases, [1] * 7, results.bboxes,
-                                 results.codes, res).sigmoid()
+                                 results.codes, res,
+                                 interp=interp).sigmoid()
     assert got.shape == (7, res, res)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
     # the pure function is the same blend
     pooled = blender.roi_align(
         bases, torch.cat([torch.ones(7, 1), results.bboxes], dim=1))
     torch.testing.assert_close(
-        blend_bases(pooled, results.codes).sigmoid(), want, rtol=0,
+        blend_bases(pooled, results.codes, interp).sigmoid(), want, rtol=0,
         atol=1e-5)
 
 
@@ -390,6 +394,8 @@ def test_bad_arguments_are_clear_errors():
         head(in_stride=5)
     with pytest.raises(ValueError, match='in_levels'):
         head(in_levels=())
+    with pytest.raises(ValueError, match='attn_interp'):
+        head(attn_interp='bicubic')
     blender = head()
     gts, infos, metas = make_training_inputs()
     with pytest.raises(ValueError, match='positive_infos'):
