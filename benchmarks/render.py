@@ -19,6 +19,7 @@ DOC = osp.join(REPO, 'docs', 'benchmarks.md')
 NAMES = {
     'embedmask': 'EmbedMask R50 (paper)',
     'embedmask_v3': 'EmbedMask R50 (v3)',
+    'blendmask': 'BlendMask R50',
     'fcos': 'FCOS R50 (box only)',
     'condinst': 'CondInst R50',
     'mask_rcnn': 'Mask R-CNN R50',
@@ -187,6 +188,12 @@ TARGETS = (
      'train_time_embedmask_over_condinst', 1.2, ('cpu', 'cuda')),
     ('training step memory <= 1.2 x CondInst',
      'train_memory_embedmask_over_condinst', 1.2, ('cpu', 'cuda')),
+    ('BlendMask latency <= 0.8 x Mask R-CNN',
+     'latency_800.blendmask_over_mask_rcnn', 0.8, ('cpu', 'cuda')),
+    ('BlendMask latency <= 1.0 x CondInst',
+     'latency_800.blendmask_over_condinst', 1.0, ('cpu', 'cuda')),
+    ('BlendMask mask stage <= 25 % of FCOS latency',
+     'latency_800.blendmask_mask_stage_over_fcos', 0.25, ('cpu', 'cuda')),
     ('batched Lovász >= 5 x the loop (64 x 200 x 336)',
      'lovasz_speedup.64x200x336', -5.0, ('cpu', 'cuda')),
 )
@@ -228,10 +235,10 @@ def _targets_section(reports: Dict[str, dict]) -> str:
 def _side_by_side(reports: Dict[str, dict]) -> str:
     """Headline figures at 800 x 1333, N = 100, one column per device."""
     metrics = []
-    for model in ('embedmask', 'embedmask_v3', 'condinst', 'mask_rcnn',
-                  'fcos'):
+    for model in ('embedmask', 'embedmask_v3', 'blendmask', 'condinst',
+                  'mask_rcnn', 'fcos'):
         metrics.append((f'{NAMES[model]}: total ms', model, 'median_ms'))
-    for model in ('embedmask', 'condinst', 'mask_rcnn'):
+    for model in ('embedmask', 'blendmask', 'condinst', 'mask_rcnn'):
         metrics.append((f'{NAMES[model]}: mask stage ms', model,
                         'mask_stage'))
         metrics.append((f'{NAMES[model]}: mask paste ms', model,

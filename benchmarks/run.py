@@ -26,11 +26,11 @@ HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
 sys.path.insert(0, HERE)
 
-GROUPS = ('latency', 'scaling', 'train_step', 'lovasz')
-LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'fcos', 'condinst',
-                  'mask_rcnn', 'yolact')
-SCALING_MODELS = ('embedmask', 'condinst', 'mask_rcnn')
-TRAIN_MODELS = ('embedmask', 'condinst', 'mask_rcnn')
+GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx')
+LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'fcos',
+                  'condinst', 'mask_rcnn', 'yolact')
+SCALING_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn')
+TRAIN_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -126,6 +126,12 @@ def plan(args: argparse.Namespace, device: str) -> List[tuple]:
                 jobs.append(('lovasz', 'lovasz',
                              dict(num_inst=num, height=height, width=width,
                                   device=device, repeats=2 if quick else 5)))
+    if 'onnx' in args.only and not cuda:
+        # ONNX Runtime's CPU provider against PyTorch on the same CPU
+        jobs.append(('onnx', 'onnx',
+                     dict(config='configs/embedmask/embedmask_r50_fpn_1x_'
+                          'coco.py', shape=[800, 1344],
+                          repeats=2 if quick else 5)))
     return jobs
 
 
@@ -210,12 +216,26 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
             row['embedmask_mask_paste_ms'] = paste_ms
         if 'preprocess_share' in ours:
             row['embedmask_preprocess_share'] = ours['preprocess_share']
+        blend = find('blendmask', short)
+        if blend:
+            for peer in ('condinst', 'mask_rcnn'):
+                other = find(peer, short)
+                if other:
+                    row[f'blendmask_over_{peer}'] = (blend['median_ms'] /
+                                                     other['median_ms'])
+            blend_mask = blend.get('mask_stage', {}).get('median_ms')
+            if blend_mask and fcos:
+                row['blendmask_mask_stage_over_fcos'] = (blend_mask /
+                                                         fcos['median_ms'])
         v3 = find('embedmask_v3', short)
         if v3:
             row['embedmask_v3_over_embedmask'] = (v3['median_ms'] /
                                                   ours['median_ms'])
         summary[f'latency_{short}'] = row
     train = {r['model']: r for r in results.get('train_step', [])}
+    if 'blendmask' in train and 'condinst' in train:
+        summary['train_time_blendmask_over_condinst'] = (
+            train['blendmask']['median_s'] / train['condinst']['median_s'])
     if 'embedmask' in train:
         for peer in ('condinst', 'mask_rcnn'):
             if peer in train:
@@ -224,6 +244,10 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
                 summary[f'train_memory_embedmask_over_{peer}'] = (
                     train['embedmask']['peak_memory_mib'] /
                     train[peer]['peak_memory_mib'])
+    for onnx in results.get('onnx', []):
+        for graph, row in onnx.get('graphs', {}).items():
+            summary[f'onnxruntime_over_pytorch_{graph}'] = row[
+                'ratio_ort_over_pytorch']
     lovasz = results.get('lovasz', [])
     if lovasz:
         summary['lovasz_speedup'] = {

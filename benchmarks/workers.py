@@ -28,6 +28,7 @@ MODELS: Dict[str, Tuple[str, str]] = {
     'embedmask': ('configs/embedmask/embedmask_r50_fpn_1x_coco.py', 'fcos'),
     'embedmask_v3': ('configs/embedmask/embedmask_r50_fpn_v3_1x_coco.py',
                      'fcos'),
+    'blendmask': ('configs/blendmask/blendmask_r50_fpn_1x_coco.py', 'fcos'),
     'fcos': ('mmdet::fcos/fcos_r50-caffe_fpn_gn-head-center-normbbox-'
              'centeronreg-giou_1x_coco.py', 'fcos'),
     'condinst': ('mmdet::condinst/condinst_r50_fpn_ms-poly-90k_coco_'
@@ -192,6 +193,10 @@ def build_model(name: str, num_dets: int, device: str):
     cfg.model.backbone.init_cfg = None
     force_detections(cfg.model, MODELS[name][1], num_dets)
     model = REGISTRY.build(cfg.model)
+    # the COCO configs' SyncBN (BlendMask's bases) needs a process group;
+    # one process measures the same arithmetic with plain BN
+    from mmengine.model import revert_sync_batchnorm
+    model = revert_sync_batchnorm(model)
     model.init_weights()
     if MODELS[name][1] == 'fcos':
         realistic_fcos_boxes(model)
@@ -485,7 +490,20 @@ def measure_lovasz(num_inst: int, height: int, width: int,
         (batched_fwd['median_ms'] + batched_bwd['median_ms']))
 
 
+def measure_onnx(**kwargs) -> Dict[str, Any]:
+    """ONNX Runtime vs PyTorch on the CPU, same process and threads
+    (``tools/deployment/onnx_latency.py``, which owns the export)."""
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'tools', 'deployment'))
+    try:
+        from onnx_latency import measure_onnx_latency
+    finally:
+        sys.path.pop(0)
+    return measure_onnx_latency(**kwargs)
+
+
 WORKERS: Dict[str, Callable[..., Dict[str, Any]]] = {
+    'onnx': measure_onnx,
     'inference': measure_inference,
     'mask_scaling': measure_mask_scaling,
     'train_step': measure_train_step,
