@@ -1,33 +1,15 @@
 # Copyright (c) mmembed authors. All rights reserved.
-from typing import Tuple
-
-from mmdet.models.detectors.single_stage_instance_seg import \
-    SingleStageInstanceSegmentor
 from mmdet.registry import MODELS
-from mmdet.structures import OptSampleList
-from torch import Tensor
+
+from .traceable_segmentor import TraceableInstanceSegmentor
 
 
 @MODELS.register_module()
-class EmbedMask(SingleStageInstanceSegmentor):
+class EmbedMask(TraceableInstanceSegmentor):
     """EmbedMask detector: backbone + FPN + :class:`EmbedMaskBoxHead` +
     :class:`EmbedMaskHead`.
 
-    Training and inference are mmdet's ``SingleStageInstanceSegmentor``
-    unchanged. Only ``forward(mode='tensor')`` differs: mmdet's version runs
-    the box head's *loss* (it needs GT) to get positive infos; for export we
-    return the raw outputs of both heads, which need no GT and trace.
+    ``forward(mode='tensor')`` returns ``(bbox_outs, mask_outs)``:
+    ``bbox_outs`` = (cls_scores, bbox_preds, centernesses, code_preds), lists
+    over levels; ``mask_outs`` = (pixel_embeds (B, D, H/4, W/4),).
     """
-
-    def _forward(self,
-                 batch_inputs: Tensor,
-                 batch_data_samples: OptSampleList = None) -> Tuple[tuple]:
-        """Raw head outputs.
-
-        Returns:
-            ``(bbox_outs, mask_outs)``: ``bbox_outs`` = (cls_scores,
-            bbox_preds, centernesses, code_preds), lists over levels;
-            ``mask_outs`` = (pixel_embeds (B, D, H/4, W/4),).
-        """
-        x = self.extract_feat(batch_inputs)
-        return self.bbox_head.forward(x), self.mask_head.forward(x)
