@@ -288,15 +288,41 @@ class ISTRRoIHead(SparseRoIHead):
         """
         if self.test_cfg is None:
             raise ValueError('ISTRRoIHead.predict needs test_cfg')
-        max_per_img = self.test_cfg.max_per_img
-        mask_thr = self.test_cfg.mask_thr_binary
-        mask_impl = self.test_cfg.mask_impl
         batch_img_metas = [ds.metainfo for ds in batch_data_samples]
-        boxes, scores, labels, mask_probs = self.predict_codes(
-            x, rpn_results_list, max_per_img)
+        boxes, scores, labels, codes = self.predict_codes(
+            x, rpn_results_list, self.test_cfg.max_per_img)
+        return self.predict_masks(boxes, scores, labels, codes,
+                                  batch_img_metas, rescale)
+
+    def predict_masks(self, boxes: Tensor, scores: Tensor, labels: Tensor,
+                      codes: Tensor, batch_img_metas: List[dict],
+                      rescale: bool) -> InstanceList:
+        """Decode the detections' codes and paste them into the image.
+
+        With ``mask_impl`` 'dense' (the default on CUDA) nothing here reads
+        a device value on the host and the number of launched ops does not
+        depend on N (decode is one matmul, boxes are rescaled with python
+        scalars, :func:`paste_box_masks` is chunked by shapes only).
+
+        Args:
+            boxes: (B, N, 4) in input-image pixels.
+            scores: (B, N). labels: (B, N).
+            codes: (B, N, D).
+            batch_img_metas: ``img_shape``, ``ori_shape`` and (with
+                ``rescale``) ``scale_factor`` of each image.
+            rescale: boxes and masks at ``ori_shape`` (else ``img_shape``).
+
+        Returns:
+            per image :obj:`InstanceData` (see :meth:`predict`).
+        """
+        num_imgs, num_dets = codes.shape[:2]
+        mask_probs = self.mask_codec.decode(codes.flatten(0, 1)).view(
+            num_imgs, num_dets, self.mask_codec.mask_size,
+            self.mask_codec.mask_size)
         results_list = []
         for img_id, meta in enumerate(batch_img_metas):
-            img_h, img_w = meta['img_shape'][:2]
+            img_h, img_w = (float(v) for v in meta['img_shape'][:2])
+            # clipped to the image, as detectron2's detector_postprocess
             img_boxes = torch.stack([
                 boxes[img_id, :, 0].clamp(0, img_w),
                 boxes[img_id, :, 1].clamp(0, img_h),
@@ -313,14 +339,15 @@ class ISTRRoIHead(SparseRoIHead):
                     img_boxes[:, 2] / scale_w, img_boxes[:, 3] / scale_h
                 ], dim=1)
             else:
-                out_size = (int(img_h), int(img_w))
+                out_size = tuple(meta['img_shape'][:2])
             results = InstanceData()
             results.bboxes = img_boxes
             results.scores = scores[img_id]
             results.labels = labels[img_id]
             results.masks = paste_box_masks(
-                mask_probs[img_id], img_boxes, out_size, mask_thr,
-                impl=mask_impl)
+                mask_probs[img_id], img_boxes, out_size,
+                self.test_cfg.mask_thr_binary,
+                impl=self.test_cfg.mask_impl)
             results_list.append(results)
         return results_list
 
@@ -331,7 +358,7 @@ class ISTRRoIHead(SparseRoIHead):
 
         Returns:
             ``boxes`` (B, N, 4) in input-image pixels, ``scores`` (B, N),
-            ``labels`` (B, N) int64, ``mask_probs`` (B, N, S, S), N =
+            ``labels`` (B, N) int64, ``codes`` (B, N, D), N =
             ``min(max_per_img, Q * K)``, by descending score.
         """
         proposal_list = [res.bboxes for res in rpn_results_list]
@@ -355,6 +382,4 @@ class ISTRRoIHead(SparseRoIHead):
         codes = bbox_results['mask_codes']
         det_codes = codes.gather(
             1, query_inds[..., None].expand(-1, -1, codes.shape[-1]))
-        mask_probs = self.mask_codec.decode(det_codes.flatten(0, 1))
-        return boxes, scores, labels, mask_probs.view(
-            num_imgs, num_dets, *mask_probs.shape[1:])
+        return boxes, scores, labels, det_codes
