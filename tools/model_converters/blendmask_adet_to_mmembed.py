@@ -31,6 +31,8 @@ from typing import Dict, List, Tuple
 import torch
 from torch import Tensor
 
+from mmembed.utils.conversion import converter_main
+
 _RESNET_STAGES = {'res2': 'layer1', 'res3': 'layer2', 'res4': 'layer3',
                   'res5': 'layer4'}
 _FCOS_TOWERS = {
@@ -155,75 +157,24 @@ def convert(state_dict: Dict[str, Tensor],
     return converted, unmapped
 
 
-def check_against_model(converted: Dict[str, Tensor],
-                        config: str) -> List[str]:
-    """Problems loading ``converted`` into the model of ``config``."""
-    from mmengine.config import Config
-
-    from mmembed.utils import register_all_modules
-    register_all_modules()
-    from mmdet.registry import MODELS
-    cfg = Config.fromfile(config)
-    cfg.model.backbone.init_cfg = None
-    model_sd = MODELS.build(cfg.model).state_dict()
-    problems = []
-    for key, value in converted.items():
-        if key not in model_sd:
-            problems.append(f'unexpected in model: {key}')
-        elif model_sd[key].shape != value.shape:
-            problems.append(f'shape mismatch: {key} checkpoint '
-                            f'{tuple(value.shape)} vs model '
-                            f'{tuple(model_sd[key].shape)}')
-    problems += [f'missing from checkpoint: {k}' for k in model_sd
-                 if k not in converted]
-    return problems
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='AdelaiDet BlendMask checkpoint')
-    parser.add_argument('dst', help='output mmembed checkpoint')
-    parser.add_argument(
-        '--config',
-        help='mmembed config to check keys and shapes against, e.g. '
-        'configs/blendmask/blendmask_r50_fpn_1x_coco.py')
-    parser.add_argument(
-        '--basis-norm',
-        choices=['bn', 'gn'],
-        default='bn',
-        help="norm of the basis module: 'bn' for BN / SyncBN (AdelaiDet "
-        "default), 'gn' for GN")
-    parser.add_argument(
-        '--allow-partial',
-        action='store_true',
-        help='write the output even if keys are unmapped or mismatched')
-    args = parser.parse_args(argv)
 
-    # detectron2 files hold plain tensors / arrays and small Python values
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
-    state_dict = checkpoint.get('model', checkpoint.get('state_dict',
-                                                        checkpoint))
-    state_dict = OrderedDict(
-        (k, v if isinstance(v, Tensor) else torch.as_tensor(v))
-        for k, v in state_dict.items())
-    converted, unmapped = convert(state_dict, args.basis_norm)
-    problems = [f'unmapped AdelaiDet key: {k}' for k in unmapped]
-    if args.config:
-        problems += check_against_model(converted, args.config)
-    for line in problems:
-        print(line)
-    print(f'converted {len(converted)} tensors, {len(problems)} problem(s)')
-    if problems and not args.allow_partial:
-        print('nothing written (use --allow-partial to write anyway)')
-        return 1
-    torch.save(
-        dict(
-            state_dict=converted,
-            meta=dict(
-                source=args.src, converter='blendmask_adet_to_mmembed')),
-        args.dst)
-    print(f'wrote {args.dst}')
-    return 0
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            '--basis-norm',
+            choices=['bn', 'gn'],
+            default='bn',
+            help="norm of the basis module: 'bn' for BN / SyncBN (AdelaiDet "
+            "default), 'gn' for GN")
+
+    return converter_main(
+        argv,
+        description=__doc__.split('\n')[0],
+        source='AdelaiDet',
+        config_example='configs/blendmask/blendmask_r50_fpn_1x_coco.py',
+        converter='blendmask_adet_to_mmembed',
+        convert=lambda state_dict, args: convert(state_dict, args.basis_norm),
+        add_arguments=add_arguments)
 
 
 if __name__ == '__main__':

@@ -17,7 +17,6 @@ Every key that could not be mapped, and (with ``--config``) every key whose
 shape does not match the model or that the model lacks, is reported; the
 exit status is 1 if there is any, unless ``--allow-partial``.
 """
-import argparse
 import re
 import sys
 from collections import OrderedDict
@@ -25,6 +24,8 @@ from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor
+
+from mmembed.utils.conversion import converter_main
 
 _DIRECT_RULES: List[Tuple[str, str]] = [
     # backbone: maskrcnn-benchmark ResNet -> mmdet ResNet (caffe style)
@@ -124,65 +125,14 @@ def convert(state_dict: Dict[str, Tensor]
     return converted, unmapped
 
 
-def check_against_model(converted: Dict[str, Tensor],
-                        config: str) -> List[str]:
-    """Problems loading ``converted`` into the model of ``config``."""
-    from mmengine.config import Config
-
-    from mmembed.utils import register_all_modules
-    register_all_modules()
-    from mmdet.registry import MODELS
-    cfg = Config.fromfile(config)
-    cfg.model.backbone.init_cfg = None
-    model_sd = MODELS.build(cfg.model).state_dict()
-    problems = []
-    for key, value in converted.items():
-        if key not in model_sd:
-            problems.append(f'unexpected in model: {key}')
-        elif model_sd[key].shape != value.shape:
-            problems.append(f'shape mismatch: {key} checkpoint '
-                            f'{tuple(value.shape)} vs model '
-                            f'{tuple(model_sd[key].shape)}')
-    problems += [f'missing from checkpoint: {k}' for k in model_sd
-                 if k not in converted]
-    return problems
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='official EmbedMask checkpoint')
-    parser.add_argument('dst', help='output mmembed checkpoint')
-    parser.add_argument(
-        '--config',
-        help='mmembed config to check keys and shapes against, e.g. '
-        'configs/embedmask/embedmask_r50_fpn_v3_1x_coco.py')
-    parser.add_argument(
-        '--allow-partial',
-        action='store_true',
-        help='write the output even if keys are unmapped or mismatched')
-    args = parser.parse_args(argv)
-
-    # official files hold plain tensors and small Python values; load safely
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
-    state_dict = checkpoint.get('model', checkpoint.get('state_dict',
-                                                        checkpoint))
-    converted, unmapped = convert(state_dict)
-    problems = [f'unmapped official key: {k}' for k in unmapped]
-    if args.config:
-        problems += check_against_model(converted, args.config)
-    for line in problems:
-        print(line)
-    print(f'converted {len(converted)} tensors, {len(problems)} problem(s)')
-    if problems and not args.allow_partial:
-        print('nothing written (use --allow-partial to write anyway)')
-        return 1
-    torch.save(
-        dict(
-            state_dict=converted,
-            meta=dict(source=args.src, converter='embedmask_to_mmembed')),
-        args.dst)
-    print(f'wrote {args.dst}')
-    return 0
+    return converter_main(
+        argv,
+        description=__doc__.split('\n')[0],
+        source='official',
+        config_example='configs/embedmask/embedmask_r50_fpn_v3_1x_coco.py',
+        converter='embedmask_to_mmembed',
+        convert=lambda state_dict, args: convert(state_dict))
 
 
 if __name__ == '__main__':
