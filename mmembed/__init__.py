@@ -20,7 +20,7 @@ from .utils.mim import register_mim_package  # noqa: E402
 register_mim_package()
 
 from . import models  # noqa: E402,F401  (registers into mmdet.registry)
-from . import engine, evaluation  # noqa: E402,F401  (hooks, metrics)
+from . import datasets, engine, evaluation  # noqa: E402,F401
 # the 'mmembed' scope that mmengine uses for dicts inherited through
 # mmembed:: bases (see mmembed/registry.py)
 from . import registry  # noqa: E402,F401
