@@ -11,10 +11,10 @@ pycocotools' crowd rule, intersection over the detection's area), also as
 the reference. Everything else (matching, area ranges, max detections,
 IoU thresholds) is pycocotools' COCOeval unchanged.
 """
-from collections import OrderedDict
-from typing import Dict, List, Sequence
 import os.path as osp
 import tempfile
+from collections import OrderedDict
+from typing import Dict, List, Sequence
 
 import numpy as np
 import pycocotools.mask as mask_utils
