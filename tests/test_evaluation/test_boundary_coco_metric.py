@@ -158,3 +158,24 @@ def test_registered_for_configs():
     from mmdet.registry import METRICS
     metric = METRICS.build(dict(type='BoundaryCocoMetric', metric='segm'))
     assert isinstance(metric, BoundaryCocoMetric)
+
+
+def test_crowd_ground_truth_keeps_the_mask_iou(ann_file, tmp_path):
+    """Crowd GTs use pycocotools' crowd IoU (intersection / detection
+    area) on whole masks, without the boundary term (reference API)."""
+    coco_json = json.loads(open(ann_file).read())
+    coco_json['annotations'][0]['iscrowd'] = 1
+    crowd_file = tmp_path / 'crowd.json'
+    crowd_file.write_text(json.dumps(coco_json))
+    coco = COCO(str(crowd_file))
+    gt_mask = coco.annToMask(coco.loadAnns([1])[0]).astype(bool)
+    det = np.roll(gt_mask, 6, axis=1)
+    rle = mask_utils.encode(np.asfortranarray(det.astype(np.uint8)))
+    coco_dt = coco.loadRes(
+        [dict(image_id=1, category_id=1, score=1.0, segmentation=rle)])
+    coco_eval = BoundaryCOCOeval(coco, coco_dt)
+    coco_eval.params.imgIds = [1]
+    coco_eval.evaluate()
+    want = np.logical_and(det, gt_mask).sum() / det.sum()
+    np.testing.assert_allclose(coco_eval.ious[1, 1], [[want]], rtol=1e-6)
+    assert boundary_iou(det[None], gt_mask[None])[0, 0] < want

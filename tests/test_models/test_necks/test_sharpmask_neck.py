@@ -268,3 +268,17 @@ def test_wrong_number_of_stages_raises():
     neck = SharpMaskNeck([4, 5, 6, 7], 8, num_outs=4)
     with pytest.raises(ValueError, match='out_indices'):
         neck(stages([(8, 8), (4, 4), (2, 2)], [4, 5, 6]))
+
+
+def test_five_stages_refine_down_to_the_stem():
+    """With the stem (C1, stride 2) as stage 0 the path has the release's
+    last skip too; 'upsampled' then reaches stride 1."""
+    channels = [3, 4, 5, 6, 7]
+    sizes = [(49, 65), (25, 33), (13, 17), (7, 9), (4, 5)]  # 97 x 129
+    neck = SharpMaskNeck(channels, 4, num_outs=4, start_level=1,
+                         mask_channels=(32, 16, 8, 4, 2, 1),
+                         hidden_channels=(8, 8, 8, 8, 4),
+                         finest_out='upsampled')
+    outs = neck(stages(sizes, channels, torch.float32))
+    assert [o.shape[-2:] for o in outs] == sizes[1:] + [(98, 130)]
+    assert neck.refinements[-1].horizontal[0].conv.in_channels == 3
