@@ -222,7 +222,7 @@ def _targets_section(reports: Dict[str, dict]) -> str:
                 continue
             met = value >= -bound if bound < 0 else value <= bound
             rows.append([
-                label, f'`{tag}`' + (' (contributed)'
+                label, f'`{tag}`' + (' (see provenance)'
                                      if 'provenance' in report else ''),
                 f'{value:.3g}', 'yes' if met else '**no**'
             ])
@@ -375,9 +375,9 @@ def render(results_dir: str = osp.join(HERE, 'results'),
     if targets:
         parts.append('## Targets\n\nGenerated from the results files; each '
                      'row says which device (results file) its figure comes '
-                     'from. "Contributed" files were measured on a machine '
-                     'lent to another task; their provenance is printed with '
-                     'them below.\n\n' + targets + '\n')
+                     'from. Files marked "see provenance" are partial or '
+                     'contributed runs (measured on a machine lent to another '
+                     'task); their provenance is printed with them below.\n\n' + targets + '\n')
     side = _side_by_side(reports)
     if side:
         parts.append('## Devices side by side\n\n' + side + '\n')

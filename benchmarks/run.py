@@ -41,6 +41,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='measurement groups to run')
     parser.add_argument('--quick', action='store_true',
                         help='fewer repeats and sizes (a smoke run)')
+    parser.add_argument('--models', nargs='+', default=None,
+                        help='only these models (a partial run; the peers '
+                        'a ratio needs must be listed too)')
+    parser.add_argument('--short-sides', type=int, nargs='+', default=None,
+                        help='latency input sizes (default 800 512)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch threads per process (default: torch)')
     parser.add_argument('--out', default=None,
@@ -87,21 +92,27 @@ def plan(args: argparse.Namespace, device: str) -> List[tuple]:
     reps = 3 if quick else (30 if cuda else 10)
     scaling_reps = 2 if quick else (30 if cuda else 6)
     jobs = []
+    def wanted(names):
+        return [n for n in names if args.models is None or n in args.models]
+
     if 'latency' in args.only:
-        for short in ((800, 512) if not quick else (512, )):
-            for name in LATENCY_MODELS:
-                if name == 'yolact' and short != (512 if quick else 800):
+        sides = args.short_sides or ((800, 512) if not quick else (512, ))
+        for short in sides:
+            for name in wanted(LATENCY_MODELS):
+                if name == 'yolact' and short != sides[0]:
                     continue  # YOLACT runs at its own 550 x 550 once
                 jobs.append(('latency', 'inference',
                              dict(name=name, scale=scale_for(short),
                                   device=device, repeats=reps)))
-            jobs.append(('latency', 'inference',
-                         dict(name='embedmask', scale=scale_for(short),
-                              device=device, repeats=reps, box_only=True)))
+            if wanted(['embedmask']):
+                jobs.append(('latency', 'inference',
+                             dict(name='embedmask', scale=scale_for(short),
+                                  device=device, repeats=reps,
+                                  box_only=True)))
     if 'scaling' in args.only:
         dets = (10, 100) if quick else (10, 50, 100, 300)
         sides = (512, ) if quick else (512, 800, 1333)
-        for name in SCALING_MODELS:
+        for name in wanted(SCALING_MODELS):
             for num in dets:
                 jobs.append(('scaling_n', 'mask_scaling',
                              dict(name=name, num_dets=num,
@@ -112,7 +123,7 @@ def plan(args: argparse.Namespace, device: str) -> List[tuple]:
                              dict(name=name, num_dets=100, short_side=side,
                                   device=device, repeats=scaling_reps)))
     if 'train_step' in args.only:
-        for name in TRAIN_MODELS:
+        for name in wanted(TRAIN_MODELS):
             jobs.append(('train_step', 'train_step',
                          dict(name=name,
                               scale=scale_for(512 if quick else 800),

@@ -115,6 +115,6 @@ def test_render_formats_small_times_and_names_the_device(tmp_path):
     rows = [line for line in text.splitlines()
             if line.startswith('| mask paste <= 1.5 ms')]
     assert rows == ['| mask paste <= 1.5 ms at N = 100 | `cuda-X` '
-                    '(contributed) | 1.2 | yes |']
+                    '(see provenance) | 1.2 | yes |']
     assert 'Provenance: lent GPU' in text
     assert '| EmbedMask R50 (paper): mask paste ms | 30 | 1.2 |' in text
