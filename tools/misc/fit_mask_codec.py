@@ -1,7 +1,8 @@
 # Copyright (c) mmembed authors. All rights reserved.
 """Fit ISTR's PCA mask codec on a COCO-format annotation file.
 
-    python tools/misc/fit_mask_codec.py data/coco/annotations/instances_train2017.json \
+    python tools/misc/fit_mask_codec.py \
+        data/coco/annotations/instances_train2017.json \
         --out data/coco/istr_pca60_m28.npz
 
 Every non-crowd mask is cropped to its box and resized to S x S (mmdet's

@@ -32,7 +32,8 @@ _RULES: List[Tuple[str, str]] = [
     (r'^backbone\.bottom_up\.stem\.conv1\.weight$', r'backbone.conv1.weight'),
     (r'^backbone\.bottom_up\.stem\.conv1\.norm\.(.+)$', r'backbone.bn1.\1'),
     # FPN, P2-P5
-    (r'^backbone\.fpn_lateral([2-5])\.(.+)$', 'neck.lateral_convs.{L}.conv.\\2'),
+    (r'^backbone\.fpn_lateral([2-5])\.(.+)$',
+     'neck.lateral_convs.{L}.conv.\\2'),
     (r'^backbone\.fpn_output([2-5])\.(.+)$', 'neck.fpn_convs.{L}.conv.\\2'),
     # queries
     (r'^pos_embeddings\.weight$', 'rpn_head.init_proposal_features.weight'),

@@ -97,7 +97,8 @@ def test_stage_head_layers_follow_istr_v1():
     for fcs in (head.cls_fcs, head.reg_fcs, head.mask_fcs):
         kinds = [type(m) for m in fcs]
         assert kinds == [nn.Linear, nn.LayerNorm, nn.ELU] * 3
-    assert head.fc_mask.out_features == 12 == model.roi_head.mask_codec.code_dim
+    assert head.fc_mask.out_features == model.roi_head.mask_codec.code_dim
+    assert head.fc_mask.out_features == 12
     assert isinstance(head.instance_interactive_conv.activation, nn.ELU)
     # focal prior on the class bias only (ISTR: every param of last dim K)
     torch.testing.assert_close(head.fc_cls.bias,

@@ -3,6 +3,7 @@
 
 Shape shorthand: N masks, S x S mask size, F = S * S features, D code length.
 """
+import logging
 import os.path as osp
 from typing import Dict, Optional, Tuple
 
@@ -54,8 +55,8 @@ def load_pca_file(path: str) -> Dict[str, np.ndarray]:
 
     Reads what ``tools/misc/fit_mask_codec.py`` writes and the official ISTR
     file (``components_c`` (1, D, F), ``explained_variance_c`` (1, D),
-    ``mean_c`` (1, F), e.g.
-    ``coco_2017_train_class_agnosticTrue_whitenTrue_sigmoidTrue_60_siz28.npz``).
+    ``mean_c`` (1, F), e.g. ``coco_2017_train_class_agnosticTrue_whitenTrue_
+    sigmoidTrue_60_siz28.npz``).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(
@@ -131,7 +132,7 @@ class PCAMaskCodec(nn.Module):
                 'PCAMaskCodec: no codec_file, the codec keeps its DCT '
                 'placeholder until a checkpoint is loaded; fit one with '
                 'tools/misc/fit_mask_codec.py', logger='current',
-                level=30)  # logging.WARNING
+                level=logging.WARNING)
             return
         self.load_arrays(**load_pca_file(self.codec_file))
 
