@@ -222,6 +222,7 @@ def test_every_parameter_gets_a_gradient(mode):
                   upsample_mode='bilinear', add_extra_convs='on_output',
                   norm_cfg=dict(type='GN', num_groups=4)) \
         if mode == 'detector' else {}
+    torch.manual_seed(0)
     neck = SharpMaskNeck([4, 5, 6, 7], 8, num_outs=5, start_level=1,
                          finest_out='input', **kwargs)
     neck.init_weights()
