@@ -179,8 +179,9 @@ def write_coco(root: str,
 
 
 def image(img_id: int, w: int = 64, h: int = 64, **extra) -> dict:
-    return dict(id=img_id, file_name=f'{img_id:06d}.png', width=w, height=h,
-                **extra)
+    info = dict(id=img_id, file_name=f'{img_id:06d}.png', width=w, height=h)
+    info.update(extra)
+    return info
 
 
 def dataset_cfg(root: str, dataset_type: str = 'CocoDataset',

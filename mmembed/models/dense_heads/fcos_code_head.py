@@ -438,6 +438,30 @@ class FCOSCodeHead(FCOSHead):
                     with_nms=with_nms))
         return result_list
 
+    def _remove_non_finite(self, results: InstanceData,
+                           num_nan_scores: Tensor,
+                           img_meta: dict) -> InstanceData:
+        """Drop detections whose box or score is NaN / inf, with a warning
+        that counts them (and the NaN scores the threshold already dropped).
+
+        A diverged or corrupted network can emit such values; NMS orders NaN
+        arbitrarily and the mask paste would spread it. One host read per
+        image (the NMS that follows reads anyway)."""
+        finite = (torch.isfinite(results.bboxes).all(1)
+                  & torch.isfinite(results.scores))
+        num_bad, num_nan = torch.stack(
+            [(~finite).sum(), num_nan_scores]).tolist()
+        if num_bad or num_nan:
+            warnings.warn(
+                f'{type(self).__name__}: removed {num_bad + num_nan} '
+                f'detection candidates with non-finite boxes or scores '
+                f'({num_nan} NaN scores, {num_bad} NaN/inf boxes or scores '
+                f'after the threshold) in image '
+                f"{img_meta.get('img_id')} ({img_meta.get('img_path')}); "
+                'the network outputs are corrupt (diverged weights?)')
+            results = results[finite]
+        return results
+
     def _predict_by_feat_single(self,
                                 cls_score_list: List[Tensor],
                                 bbox_pred_list: List[Tensor],
@@ -462,6 +486,9 @@ class FCOSCodeHead(FCOSHead):
         mlvl_bbox_preds, mlvl_valid_priors, mlvl_scores = [], [], []
         mlvl_labels, mlvl_score_factors, mlvl_codes, mlvl_strides = \
             [], [], [], []
+        # NaN scores fail the threshold below and would vanish unreported;
+        # count them here (docs/reliability.md)
+        num_nan_scores = cls_score_list[0].new_zeros((), dtype=torch.long)
         for cls_score, bbox_pred, score_factor, code_pred, priors, stride in \
                 zip(cls_score_list, bbox_pred_list, score_factor_list,
                     code_pred_list, mlvl_priors, self.strides):
@@ -477,6 +504,8 @@ class FCOSCodeHead(FCOSHead):
                 scores = scores * score_factor[:, None]
             # otherwise the threshold sees the class score before the
             # centerness product, as mmdet FCOS and EmbedMask v3 do
+            num_nan_scores = num_nan_scores + (
+                scores.isnan().any(1) | score_factor.isnan()).sum()
             scores, labels, keep_idxs, filtered = filter_scores_and_topk(
                 scores, score_thr, nms_pre,
                 dict(bbox_pred=bbox_pred, priors=priors, codes=code_pred))
@@ -503,6 +532,7 @@ class FCOSCodeHead(FCOSHead):
         results.codes = torch.cat(mlvl_codes)
         results.points = priors[:, :2]
         results.strides = torch.cat(mlvl_strides)
+        results = self._remove_non_finite(results, num_nan_scores, img_meta)
         return self._bbox_post_process(
             results=results,
             cfg=cfg,
