@@ -90,3 +90,59 @@ def test_prefix_matching_nothing_raises():
         hook.before_train(runner)
     with pytest.raises(ValueError, match='at least one'):
         FreezeExceptHook(trainable=[]).before_train(runner)
+
+
+def _single_process_group():
+    import socket
+
+    import torch.distributed as dist
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    dist.init_process_group(
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=0, world_size=1)
+    return dist
+
+
+def test_under_ddp_needs_find_unused_parameters_and_keeps_trunk_frozen():
+    """DDP's reducer is built before hooks run: without
+    find_unused_parameters the hook refuses; with it, the frozen weights do
+    not move (DDP leaves the grads of unused parameters undefined)."""
+    from mmengine.model import MMDistributedDataParallel
+    dist = _single_process_group()
+    try:
+        model = tiny_model()
+        strict = MMDistributedDataParallel(model, find_unused_parameters=False)
+        runner = SimpleNamespace(model=strict,
+                                 logger=MMLogger.get_current_instance())
+        with pytest.raises(ValueError, match='find_unused_parameters=True'):
+            FreezeExceptHook(trainable=TRAINABLE).before_train(runner)
+
+        model = tiny_model()
+        before = snapshot(model)
+        wrapped = MMDistributedDataParallel(model,
+                                            find_unused_parameters=True)
+        hook = FreezeExceptHook(trainable=TRAINABLE)
+        runner = SimpleNamespace(model=wrapped,
+                                 logger=MMLogger.get_current_instance())
+        hook.before_train(runner)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1,
+                                    momentum=0.9, weight_decay=1e-2)
+        packed = demo_mm_inputs(2, [[3, 64, 80], [3, 72, 64]],
+                                num_items=[2, 1], num_classes=3,
+                                with_mask=True)
+        for _ in range(2):
+            wrapped.train()
+            hook.before_train_iter(runner, 0)
+            data = model.data_preprocessor(packed, True)
+            losses = wrapped(**data, mode='loss')
+            total = sum(v for k, v in losses.items() if 'loss' in k)
+            optimizer.zero_grad()
+            total.backward()
+            optimizer.step()
+        after = snapshot(model)
+        for key in before:
+            changed = not torch.equal(before[key], after[key])
+            assert changed == key.startswith(TRAINABLE + '.'), key
+    finally:
+        dist.destroy_process_group()
