@@ -1,2 +1,7 @@
 # Copyright (c) mmembed authors. All rights reserved.
+from .atomic_io import atomic_write_bytes, install_atomic_local_writes
 from .hooks import *  # noqa: F401,F403
+
+# checkpoints and last_checkpoint are written atomically once mmembed is
+# imported (docs/reliability.md)
+install_atomic_local_writes()

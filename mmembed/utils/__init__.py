@@ -1,12 +1,12 @@
 # Copyright (c) mmembed authors. All rights reserved.
-from .checkpoint import (UnsafeCheckpointError, install_safe_checkpoint_loading,
-                         safe_torch_load)
+from .checkpoint import (CorruptCheckpointError, UnsafeCheckpointError,
+                         install_safe_checkpoint_loading, safe_torch_load)
 from .config_utils import update_data_root
 from .env_check import check_dependencies, find_dependency_problems
 from .setup_env import register_all_modules
 
 __all__ = [
-    'UnsafeCheckpointError', 'install_safe_checkpoint_loading',
+    'CorruptCheckpointError', 'UnsafeCheckpointError', 'install_safe_checkpoint_loading',
     'safe_torch_load', 'check_dependencies', 'find_dependency_problems',
     'register_all_modules', 'update_data_root'
 ]

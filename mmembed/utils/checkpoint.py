@@ -100,14 +100,53 @@ def _explain(filename: str, exc: Exception) -> str:
         f'torch said: {reason}')
 
 
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file is truncated or not a torch checkpoint."""
+
+
+def _corruption(filename: Any) -> Optional[str]:
+    """Why ``filename`` cannot be a complete torch checkpoint, or None.
+
+    torch >= 1.6 writes zip archives (central directory at the end, so a
+    truncated file is not a zip); the legacy format starts with the pickle
+    protocol byte 0x80."""
+    import os
+    import zipfile
+    if not isinstance(filename, (str, os.PathLike)) or \
+            not os.path.isfile(filename):
+        return None
+    size = os.path.getsize(filename)
+    if size == 0:
+        return 'the file is empty (0 bytes)'
+    if zipfile.is_zipfile(filename):
+        return None
+    with open(filename, 'rb') as f:
+        if f.read(1) == b'\x80':
+            return None
+    return (f'the file ({size} bytes) is not a complete zip archive: it was '
+            'truncated (a run killed while saving, a partial copy or '
+            'download) or is not a torch checkpoint')
+
+
 def safe_torch_load(filename: Any, map_location: Optional[Any] = None) -> Any:
     """``torch.load(weights_only=True)`` with mmengine's globals allowed and
-    a clear :class:`UnsafeCheckpointError` for anything else."""
+    a clear :class:`UnsafeCheckpointError` for anything else, or
+    :class:`CorruptCheckpointError` for a truncated file."""
     try:
         return torch.load(
             filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UnsafeCheckpointError(_explain(str(filename), exc)) from None
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
+        reason = _corruption(filename)
+        if reason is not None:
+            raise CorruptCheckpointError(
+                f'Cannot load checkpoint {str(filename)!r}: {reason}. Use an '
+                'earlier checkpoint (last_checkpoint in the work dir names '
+                f'the newest) or copy it again. torch said: '
+                f'{type(exc).__name__}: {str(exc)[:200]}') from None
+        if isinstance(exc, pickle.UnpicklingError):
+            raise UnsafeCheckpointError(_explain(str(filename),
+                                                 exc)) from None
+        raise
 
 
 def _load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:

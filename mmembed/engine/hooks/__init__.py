@@ -1,4 +1,8 @@
 # Copyright (c) mmembed authors. All rights reserved.
 from .freeze_except_hook import FreezeExceptHook, freeze_except
+from .non_finite_loss_hook import NonFiniteLossError, StopOnNonFiniteLossHook
 
-__all__ = ['FreezeExceptHook', 'freeze_except']
+__all__ = [
+    'FreezeExceptHook', 'freeze_except', 'NonFiniteLossError',
+    'StopOnNonFiniteLossHook'
+]
