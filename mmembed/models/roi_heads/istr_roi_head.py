@@ -383,3 +383,12 @@ class ISTRRoIHead(SparseRoIHead):
         det_codes = codes.gather(
             1, query_inds[..., None].expand(-1, -1, codes.shape[-1]))
         return boxes, scores, labels, det_codes
+
+    def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+                batch_data_samples: SampleList) -> tuple:
+        """``mode='tensor'`` is not supported yet (mmdet's SparseRoIHead
+        version runs the assigner on GT); TODO(issue 10): a GT-free tensor
+        forward for export, as EmbedMask / BlendMask have."""
+        raise NotImplementedError(
+            'ISTRRoIHead has no tensor forward yet; use mode="loss" or '
+            'mode="predict"')

@@ -395,3 +395,10 @@ def test_mask_path_does_not_synchronise_on_cuda():
         finally:
             torch.cuda.set_sync_debug_mode(0)
     assert out[0].masks.is_cuda
+
+
+def test_tensor_mode_says_it_is_not_supported():
+    model = build_tiny()
+    data = model.data_preprocessor(tiny_batch(), False)
+    with pytest.raises(NotImplementedError, match='tensor forward'):
+        model(**data, mode='tensor')
