@@ -85,7 +85,9 @@ MODEL_SPECS: List[ModelSpec] = [
     ModelSpec('embedmask_v3', 'embedmask/embedmask_r18_fpn_v3_fruits_nuts.py',
               _embedmask),
     ModelSpec('blendmask', 'blendmask/blendmask_r18_fpn_synthetic.py',
-              _blendmask, ('bbox_head', 'mask_head')),
+              _blendmask, ('bbox_head', 'mask_head'),
+              extra=dict(cpu_bf16_xfail='mmcv 2.1 RoIAlign has no CPU '
+                         'bfloat16 kernel (NotImplementedError)')),
 ]
 MODEL_IDS = [spec.name for spec in MODEL_SPECS]
 
