@@ -19,7 +19,7 @@ model = dict(
         upsample_mode='bilinear',
         finest_out='input'),
     # the bases read only the appended stride-4 map (it already merges C2-C5
-    # top-down, the job of the bases' P3-P5 sum). BlenderHead always
-    # upsamples x2, so the bases come out at stride 2 (RoIAlign scale 1/2),
-    # twice as fine as with FPN; the semantic head also runs at stride 4.
-    mask_head=dict(in_levels=(-1, ), in_stride=4))
+    # top-down, the job of the bases' P3-P5 sum) instead of P3 x2: no x2 in
+    # the basis tower, so the bases stay at stride 4 (RoIAlign scale 1/4) as
+    # with FPN; the semantic head also runs at stride 4.
+    mask_head=dict(in_levels=(-1, ), in_stride=4, basis_upsample=False))

@@ -101,7 +101,13 @@ class BlenderHead(BaseMaskHead):
         num_convs (int): convs between the level sum and the upsampling
             (AdelaiDet ``NUM_CONVS``: 3; 2 in the 550 / RT models).
         in_levels (sequence[int]): FPN levels the bases read (0 = P3).
-        in_stride (int): stride of ``in_levels[0]``; the bases have half.
+        in_stride (int): stride of ``in_levels[0]``; the bases have half
+            (or the same without ``basis_upsample``).
+        basis_upsample (bool): the x2 bilinear upsampling of the basis
+            tower (AdelaiDet: True, bases at stride 4 from P3). False keeps
+            the bases at ``in_stride``, for a stride-4 input such as the
+            finest level of :class:`SharpMaskNeck`; the layer is then an
+            identity at the same index, so checkpoints still map.
         norm_cfg (dict): norm of the basis convs (AdelaiDet ``SyncBN``;
             ``BN`` on one CPU). Convs have no bias when a norm follows.
         bottom_resolution (int): R (AdelaiDet ``BOTTOM_RESOLUTION`` 56).
@@ -153,6 +159,7 @@ class BlenderHead(BaseMaskHead):
                  num_convs: int = 3,
                  in_levels: Sequence[int] = (0, 1, 2),
                  in_stride: int = 8,
+                 basis_upsample: bool = True,
                  norm_cfg: OptConfigType = dict(
                      type='SyncBN', requires_grad=True),
                  bottom_resolution: int = 56,
@@ -174,7 +181,7 @@ class BlenderHead(BaseMaskHead):
         super().__init__(init_cfg=init_cfg)
         if not in_levels:
             raise ValueError('in_levels must name at least one FPN level')
-        if in_stride % 2:
+        if basis_upsample and in_stride % 2:
             raise ValueError(f'in_stride must be even (the bases are at '
                              f'in_stride / 2), got {in_stride}')
         if num_bases < 1 or attn_size < 1 or bottom_resolution < 1:
@@ -195,7 +202,7 @@ class BlenderHead(BaseMaskHead):
         self.attn_channels = num_bases * attn_size * attn_size
         self.in_levels = tuple(in_levels)
         self.in_stride = in_stride
-        self.basis_stride = in_stride // 2
+        self.basis_stride = in_stride // 2 if basis_upsample else in_stride
         self.bottom_resolution = bottom_resolution
         self.attn_interp = attn_interp
         self.attn_offset = attn_offset
@@ -216,7 +223,8 @@ class BlenderHead(BaseMaskHead):
         self.tower = nn.Sequential(
             *[conv(feat_channels, feat_channels, norm_cfg)
               for _ in range(num_convs)],
-            nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False),
+            nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False)
+            if basis_upsample else nn.Identity(),
             conv(feat_channels, feat_channels, norm_cfg),
             nn.Conv2d(feat_channels, num_bases, 1))
         self.seg_head = nn.Sequential(

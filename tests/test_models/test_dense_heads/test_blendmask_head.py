@@ -566,3 +566,23 @@ def test_polygon_masks_train_like_their_bitmaps():
     ]
     assert torch.isfinite(losses[0])
     torch.testing.assert_close(losses[0], losses[1], rtol=0.05, atol=0)
+
+
+def test_bases_without_upsampling_keep_the_input_stride():
+    """basis_upsample=False: bases at the stride of their input (the
+    SharpMask neck's stride-4 map), same module layout as with the x2."""
+    from mmembed.models.dense_heads import BlenderHead
+    torch.manual_seed(0)
+    head = BlenderHead(num_classes=3, in_channels=8, feat_channels=8,
+                       num_bases=4, attn_size=2, in_levels=(0, ),
+                       in_stride=4, basis_upsample=False)
+    with_up = BlenderHead(num_classes=3, in_channels=8, feat_channels=8,
+                          num_bases=4, attn_size=2, in_levels=(0, ),
+                          in_stride=8)
+    assert head.basis_stride == 4 and with_up.basis_stride == 4
+    assert [k for k in head.state_dict()] == [
+        k for k in with_up.state_dict()]
+    head.eval()
+    feats = (torch.rand(1, 8, 24, 20), )
+    bases = head(feats)[0]
+    assert bases.shape == (1, 4, 24, 20)

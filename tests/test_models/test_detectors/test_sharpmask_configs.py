@@ -72,7 +72,8 @@ def test_only_neck_and_mask_input_differ_from_fpn_twin(fname):
     if 'mask_head' in cfg.model:
         mask, twin_mask = plain(cfg.model.mask_head), plain(
             twin.model.mask_head)
-        for key in ('in_level', 'in_levels', 'in_stride', 'upsample_factor'):
+        for key in ('in_level', 'in_levels', 'in_stride', 'upsample_factor',
+                    'basis_upsample'):
             mask.pop(key, None)
             twin_mask.pop(key, None)
         assert mask == twin_mask
@@ -95,6 +96,9 @@ def test_config_builds_trains_and_predicts(fname):
     model = MODELS.build(model_cfg)
     model.init_weights()
     assert isinstance(model.neck, SharpMaskNeck)
+    if hasattr(getattr(model, 'mask_head', None), 'basis_stride'):
+        # BlendMask's bases read the stride-4 map instead of P3 x2
+        assert model.mask_head.basis_stride == 4
     num_classes = (model.roi_head.bbox_head.num_classes
                    if two_stage else model.bbox_head.num_classes)
     packed = demo_mm_inputs(
