@@ -504,8 +504,9 @@ class FCOSCodeHead(FCOSHead):
                 scores = scores * score_factor[:, None]
             # otherwise the threshold sees the class score before the
             # centerness product, as mmdet FCOS and EmbedMask v3 do
-            num_nan_scores = num_nan_scores + (
-                scores.isnan().any(1) | score_factor.isnan()).sum()
+            # (a NaN centerness without thresh_with_ctr passes the threshold
+            # and is caught after the product, in _remove_non_finite)
+            num_nan_scores = num_nan_scores + scores.isnan().any(1).sum()
             scores, labels, keep_idxs, filtered = filter_scores_and_topk(
                 scores, score_thr, nms_pre,
                 dict(bbox_pred=bbox_pred, priors=priors, codes=code_pred))
