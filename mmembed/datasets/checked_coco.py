@@ -1,5 +1,5 @@
 # Copyright (c) mmembed authors. All rights reserved.
-"""``CheckedCocoDataset``: mmdet's :class:`CocoDataset` that says what it drops.
+"""``CheckedCocoDataset``: mmdet's ``CocoDataset`` that says what it drops.
 
 mmdet 3.3's ``CocoDataset.parse_data_info`` silently skips annotations whose
 box is empty, negative or outside the image and annotations of categories
