@@ -210,11 +210,6 @@ def test_paste_box_masks_is_zero_outside_the_box_plus_half_a_cell(
     _zero_outside_box(probs, _boxes(seed, n, h, w, empty=False), h, w)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='found by this suite: a zero-size box (x1 == x2) pastes its map '
-    'over the whole image, or NaN where a pixel centre lies on the box '
-    "edge (0/0), exactly as mmdet's _do_paste_mask; see docs/reliability.md")
 def test_paste_box_masks_of_zero_size_box_is_empty():
     probs = torch.full((1, 1, 1), 0.5)
     for box in ([0.2, 0.2, 0.2, 0.2], [0.5, 0.5, 0.5, 0.5]):

@@ -269,7 +269,10 @@ def paste_box_masks(mask_probs: Tensor,
     W, skip_empty=False)`` (``F.grid_sample`` of each map over its box,
     ``align_corners=False``, zeros outside the map) followed by ``>= thr``,
     which is also detectron2's ``paste_masks_in_image`` rule; tested against
-    it. Two implementations give the same maps (up to float rounding):
+    it, except that a box of zero width or height gives an empty mask (mmdet
+    samples the box's middle row / column over the whole image, or NaN on
+    its edge). Two implementations give the same maps (up to float
+    rounding):
 
     - ``'dense'``: bilinear sampling on a box-aligned grid is separable, so
       the paste is two batched matmuls, ``W_y (N, H, m) @ map (N, m, m) @
@@ -336,6 +339,11 @@ def paste_box_masks(mask_probs: Tensor,
         weights_x = _box_interp_weights(chunk_boxes[:, 0], chunk_boxes[:, 2],
                                         width, probs.shape[2])
         pasted = weights_y @ probs @ weights_x.transpose(1, 2)
+        # an empty box is an empty mask (mmdet instead samples the middle
+        # row / column over the whole image, or NaN on the box edge: 0 / 0)
+        nonempty = (chunk_boxes[:, 2] != chunk_boxes[:, 0]) & (
+            chunk_boxes[:, 3] != chunk_boxes[:, 1])
+        pasted = torch.where(nonempty[:, None, None], pasted, 0.)
         outputs.append(pasted >= thr if thr is not None else pasted)
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
@@ -364,15 +372,13 @@ def _paste_box_masks_ragged(mask_probs: Tensor, boxes: Tensor,
     def support(low: Tensor, high: Tensor, cells: int,
                 size: int) -> Tuple[Tensor, Tensor]:
         # a pixel reaches the map while its sample lies within half a cell
-        # (plus a pixel for rounding) of the box; a zero-size box samples
-        # its middle cell everywhere (mmdet sets the inf coordinates to 0)
+        # (plus a pixel for rounding) of the box; a zero-size box reaches
+        # no pixel: an empty box is an empty mask (see the dense path)
         lo, hi = torch.minimum(low, high), torch.maximum(low, high)
         half = (hi - lo) / cells / 2 + 1
         start = torch.floor(lo - half).clamp(0, size)
         end = torch.ceil(hi + half).clamp(0, size)
-        degenerate = hi == lo
-        start = torch.where(degenerate, torch.zeros_like(start), start)
-        end = torch.where(degenerate, torch.full_like(end, size), end)
+        end = torch.where(hi == lo, start, end)
         return start.long(), end.long()
 
     x_start, x_end = support(boxes[:, 0], boxes[:, 2], mask_w, width)

@@ -45,17 +45,21 @@ def test_equals_mmdet_do_paste_mask(mask_shape, impl):
 
 
 @pytest.mark.parametrize('impl', ['dense', 'ragged'])
-def test_zero_size_and_flipped_boxes_follow_mmdet(impl):
-    """mmdet replaces the infinite grid coordinates of a zero-width (or
-    zero-height) box by 0, i.e. samples the middle column (row); a box with
-    x2 < x1 samples its map mirrored."""
+def test_flipped_boxes_follow_mmdet_and_empty_boxes_give_empty_masks(impl):
+    """A box with x2 < x1 samples its map mirrored, as in mmdet. A box of
+    zero width or height is an empty mask; mmdet instead replaces its
+    infinite grid coordinates by 0 and samples the middle column (row) over
+    the whole image, or gives NaN where a pixel centre lies on the edge."""
     probs, boxes = random_case(4)
     boxes[0, 2] = boxes[0, 0]  # zero width
     boxes[1, 3] = boxes[1, 1]  # zero height
     boxes[2] = boxes[2, [2, 1, 0, 3]]  # x2 < x1
     want = mmdet_paste(probs, boxes, OUT)
+    assert want[0].abs().sum() > 0 and want[1].abs().sum() > 0  # mmdet's
+    want[:2] = 0
     got = paste_box_masks(probs, boxes, OUT, thr=None, impl=impl)
     torch.testing.assert_close(got, want, rtol=0, atol=2e-6)
+    assert torch.isfinite(got).all()
 
 
 def test_large_boxes_reach_half_a_cell_outside():
