@@ -13,7 +13,9 @@ from mmembed.testing import get_config_root
 EXPECTED = {
     'blendmask_r50_fpn_1x_coco.py', 'blendmask_r50_fpn_ms-3x_coco.py',
     'blendmask_r101_fpn_ms-3x_coco.py', 'blendmask_r50_fpn_550_3x_coco.py',
-    'blendmask_r18_fpn_fruits_nuts.py', 'blendmask_r18_fpn_synthetic.py'
+    'blendmask_r18_fpn_fruits_nuts.py', 'blendmask_r18_fpn_synthetic.py',
+    # fp16 AmpOptimWrapper twin for CUDA (docs/reliability.md)
+    'blendmask_r18_fpn_synthetic_amp.py'
 }
 COCO = sorted(c for c in EXPECTED if c.endswith('_coco.py'))
 SMALL = sorted(EXPECTED - set(COCO))
