@@ -134,6 +134,12 @@ def main(argv=None) -> None:
     setup_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     runner.train()
+    # tear the process group down before the interpreter does: gloo's
+    # threads destroyed at exit abort the ranks ("terminate called without
+    # an active exception", exit -6) after a finished run
+    import torch.distributed as torch_dist
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
 
 
 if __name__ == '__main__':
