@@ -32,7 +32,7 @@ from mmembed.utils.checkpoint import UnsafeCheckpointError
 from mmengine.config import Config, ConfigDict, DictAction
 
 from tool_utils import (apply_common_options, build_runner, check_file_arg,
-                        setup_cpu_distributed)
+                        setup_cpu_distributed, teardown_distributed)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -161,12 +161,9 @@ def main(argv=None) -> None:
             DumpDetResults(out_file_path=args.out))
 
     runner.test()
-    # tear the process group down before the interpreter does: gloo's
-    # threads destroyed at exit abort the ranks ("terminate called without
-    # an active exception", exit -6) after a finished run
-    import torch.distributed as torch_dist
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.destroy_process_group()
+    # the runner holds the DDP wrapper and through it the process group
+    del runner
+    teardown_distributed()
 
 
 if __name__ == '__main__':
