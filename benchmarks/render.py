@@ -24,6 +24,8 @@ NAMES = {
     'condinst': 'CondInst R50',
     'mask_rcnn': 'Mask R-CNN R50',
     'yolact': 'YOLACT R50 (550x550)',
+    'istr': 'ISTR R50 (300 queries)',
+    'queryinst': 'QueryInst R50 (300 queries)',
 }
 
 
@@ -194,6 +196,8 @@ TARGETS = (
      'latency_800.blendmask_over_condinst', 1.0, ('cpu', 'cuda')),
     ('BlendMask mask stage <= 25 % of FCOS latency',
      'latency_800.blendmask_mask_stage_over_fcos', 0.25, ('cpu', 'cuda')),
+    ('ISTR latency <= 0.9 x QueryInst', 'latency_800.istr_over_queryinst',
+     0.9, ('cpu', 'cuda')),
     ('batched Lovász >= 5 x the loop (64 x 200 x 336)',
      'lovasz_speedup.64x200x336', -5.0, ('cpu', 'cuda')),
 )
@@ -236,9 +240,10 @@ def _side_by_side(reports: Dict[str, dict]) -> str:
     """Headline figures at 800 x 1333, N = 100, one column per device."""
     metrics = []
     for model in ('embedmask', 'embedmask_v3', 'blendmask', 'condinst',
-                  'mask_rcnn', 'fcos'):
+                  'mask_rcnn', 'fcos', 'istr', 'queryinst'):
         metrics.append((f'{NAMES[model]}: total ms', model, 'median_ms'))
-    for model in ('embedmask', 'blendmask', 'condinst', 'mask_rcnn'):
+    for model in ('embedmask', 'blendmask', 'condinst', 'mask_rcnn', 'istr',
+                  'queryinst'):
         metrics.append((f'{NAMES[model]}: mask stage ms', model,
                         'mask_stage'))
         metrics.append((f'{NAMES[model]}: mask paste ms', model,

@@ -28,9 +28,10 @@ sys.path.insert(0, HERE)
 
 GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx')
 LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'fcos',
-                  'condinst', 'mask_rcnn', 'yolact')
+                  'condinst', 'mask_rcnn', 'yolact', 'istr', 'queryinst')
 SCALING_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn')
-TRAIN_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn')
+TRAIN_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn', 'istr',
+                'queryinst')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -179,6 +180,19 @@ def machine_info(device: str, threads) -> Dict[str, Any]:
     return info
 
 
+def _query_ratios(find, short: int) -> Dict[str, float]:
+    """ISTR against its peer QueryInst (both 300 queries, 6 stages)."""
+    row: Dict[str, float] = {}
+    istr, peer = find('istr', short), find('queryinst', short)
+    if istr and peer:
+        row['istr_over_queryinst'] = istr['median_ms'] / peer['median_ms']
+        ours = istr.get('mask_stage', {}).get('median_ms')
+        theirs = peer.get('mask_stage', {}).get('median_ms')
+        if ours and theirs:
+            row['istr_mask_stage_over_queryinst_mask_stage'] = ours / theirs
+    return row
+
+
 def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
     """Ratios against the peers measured in the same run."""
     summary: Dict[str, Any] = {}
@@ -193,10 +207,12 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
 
     for short in sorted({r['scale'][1] for r in latency
                          if r['model'] != 'yolact'}):
+        row = _query_ratios(find, short)
         ours = find('embedmask', short)
         if ours is None:
+            if row:
+                summary[f'latency_{short}'] = row
             continue
-        row = {}
         for peer in ('fcos', 'condinst', 'mask_rcnn', 'yolact'):
             other = find(peer, short)
             if other:
@@ -244,6 +260,12 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
                                                   ours['median_ms'])
         summary[f'latency_{short}'] = row
     train = {r['model']: r for r in results.get('train_step', [])}
+    if 'istr' in train and 'queryinst' in train:
+        summary['train_time_istr_over_queryinst'] = (
+            train['istr']['median_s'] / train['queryinst']['median_s'])
+        summary['train_memory_istr_over_queryinst'] = (
+            train['istr']['peak_memory_mib'] /
+            train['queryinst']['peak_memory_mib'])
     if 'blendmask' in train and 'condinst' in train:
         summary['train_time_blendmask_over_condinst'] = (
             train['blendmask']['median_s'] / train['condinst']['median_s'])

@@ -35,6 +35,9 @@ MODELS: Dict[str, Tuple[str, str]] = {
                  'instance.py', 'fcos'),
     'mask_rcnn': ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'rcnn'),
     'yolact': ('mmdet::yolact/yolact_r50_1xb8-55e_coco.py', 'yolact'),
+    # query-based, 6 stages each; queries = N (see force_detections)
+    'istr': ('configs/istr/istr_r50_fpn_3x_coco.py', 'query'),
+    'queryinst': ('mmdet::queryinst/queryinst_r50_fpn_1x_coco.py', 'query'),
 }
 YOLACT_SIZE = 550  # YOLACT's own square input; it is never resized to 800
 
@@ -158,6 +161,16 @@ def coco128_images(count: int) -> List[str]:
 def force_detections(model_cfg, family: str, num_dets: int) -> None:
     """Make random-weight models return exactly ``num_dets`` detections."""
     test_cfg = model_cfg.test_cfg
+    if family == 'query':
+        # top-N of the last stage's Q x K scores, no threshold, no NMS. mmdet
+        # 3.3.0's QueryInst cannot return fewer detections than it has
+        # queries (SparseRoIHead.predict_bbox asserts when max_per_img <
+        # num_proposals with a mask head), so there Q = N; ISTR (300 queries
+        # in its COCO config) gets the same Q, so both do the same box-stage
+        # work per image
+        test_cfg.rcnn.max_per_img = num_dets
+        model_cfg.rpn_head.num_proposals = num_dets
+        return
     if family == 'rcnn':
         test_cfg.rpn.max_per_img = max(test_cfg.rpn.max_per_img, num_dets)
         test_cfg.rcnn.score_thr = 0.0
@@ -181,6 +194,27 @@ def realistic_fcos_boxes(model) -> None:
         torch.nn.init.constant_(head.conv_reg.bias, 2.0)
 
 
+def realistic_query_boxes(model) -> None:
+    """Random query-based heads refine their whole-image initial boxes to
+    arbitrary ones (mmdet's mask paste then fails on boxes entirely outside
+    the image). Both query models get the same fixed set of boxes instead:
+    initial boxes drawn once (seeded) with centres anywhere in the image and
+    sides 5-50 % of it, and box deltas of zero in every stage, so the boxes
+    stay put."""
+    rpn = getattr(model, 'rpn_head', None)
+    if rpn is None or not hasattr(rpn, 'init_proposal_bboxes'):
+        return
+    gen = torch.Generator().manual_seed(0)
+    num = rpn.init_proposal_bboxes.weight.shape[0]
+    centres = torch.rand(num, 2, generator=gen)
+    sides = 0.05 + 0.45 * torch.rand(num, 2, generator=gen)
+    with torch.no_grad():
+        rpn.init_proposal_bboxes.weight.copy_(torch.cat([centres, sides], 1))
+        for head in model.roi_head.bbox_head:
+            head.fc_reg.weight.zero_()
+            head.fc_reg.bias.zero_()
+
+
 def build_model(name: str, num_dets: int, device: str):
     """Random-weight model of ``name`` with a fixed detection count."""
     from mmdet.registry import MODELS as REGISTRY
@@ -191,6 +225,11 @@ def build_model(name: str, num_dets: int, device: str):
     register_all_modules()
     cfg = Config.fromfile(config_path(name))
     cfg.model.backbone.init_cfg = None
+    codec = cfg.model.get('roi_head', {}).get('mask_codec', None)
+    if codec is not None and 'codec_file' in codec:
+        # ISTR's PCA codec: a fitted file only changes the numbers in the
+        # buffers, not the work; the placeholder basis times the same
+        codec.codec_file = None
     force_detections(cfg.model, MODELS[name][1], num_dets)
     model = REGISTRY.build(cfg.model)
     # the COCO configs' SyncBN (BlendMask's bases) needs a process group;
@@ -200,6 +239,8 @@ def build_model(name: str, num_dets: int, device: str):
     model.init_weights()
     if MODELS[name][1] == 'fcos':
         realistic_fcos_boxes(model)
+    elif MODELS[name][1] == 'query':
+        realistic_query_boxes(model)
     return model.to(device).eval(), cfg
 
 
@@ -332,8 +373,8 @@ def _instrument_stages(model, timer: IntervalTimer) -> Dict[str, list]:
     preprocessor's normalise + pad, and the host-to-device copy), the whole
     mask stage (``mask_stage``: mask head / RoI mask branch, towers
     included) and the per-detection mask post-processing (``mask_paste``:
-    EmbedMask's kernel + paste, CondInst's and Mask R-CNN's
-    ``predict_by_feat``)."""
+    EmbedMask's kernel + paste, CondInst's, Mask R-CNN's and QueryInst's
+    ``predict_by_feat``, ISTR's decode + paste)."""
     record: Dict[str, list] = {
         'preprocess': [],
         'mask_stage': [],
@@ -346,10 +387,23 @@ def _instrument_stages(model, timer: IntervalTimer) -> Dict[str, list]:
         paste = '_predict_masks_single' if hasattr(
             mask_head, '_predict_masks_single') else 'predict_by_feat'
         _timed(mask_head, paste, record['mask_paste'], timer)
+    elif hasattr(getattr(model, 'roi_head', None), 'predict_masks'):
+        # ISTR: the mask stage is the code MLP of every box stage (its FCs,
+        # norms and activations on the Q query features) plus the decode of
+        # the N codes and their paste; 'mask_paste' is the latter alone
+        for stage_head in model.roi_head.bbox_head:
+            for layer in list(stage_head.mask_fcs) + [stage_head.fc_mask]:
+                _timed(layer, 'forward', record['mask_stage'], timer)
+        # paste wrapped first, so the stage's interval encloses it
+        _timed(model.roi_head, 'predict_masks', record['mask_paste'], timer)
+        _timed(model.roi_head, 'predict_masks', record['mask_stage'], timer)
     elif hasattr(getattr(model, 'roi_head', None), 'predict_mask'):
         _timed(model.roi_head, 'predict_mask', record['mask_stage'], timer)
-        _timed(model.roi_head.mask_head, 'predict_by_feat',
-               record['mask_paste'], timer)
+        mask_head = model.roi_head.mask_head
+        if isinstance(mask_head, torch.nn.ModuleList):
+            # QueryInst: one mask head per stage, the last one predicts
+            mask_head = mask_head[-1]
+        _timed(mask_head, 'predict_by_feat', record['mask_paste'], timer)
     return record
 
 

@@ -118,3 +118,32 @@ def test_render_formats_small_times_and_names_the_device(tmp_path):
                     '(see provenance) | 1.2 | yes |']
     assert 'Provenance: lent GPU' in text
     assert '| EmbedMask R50 (paper): mask paste ms | 30 | 1.2 |' in text
+
+
+def test_query_models_are_timed_with_their_mask_stages():
+    """ISTR and its peer QueryInst (300 queries each) return exactly N
+    detections; ISTR's mask stage (code MLPs of the 6 stages + decode +
+    paste) and QueryInst's (mask RoI branch + paste) are both timed, and
+    the summary reports their ratios."""
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    try:
+        from run import summarise
+        from workers import measure_inference
+    finally:
+        sys.path.pop(0)
+    results = [
+        measure_inference(name, (427, 256), num_dets=30, warmup=1,
+                          repeats=1, num_images=1)
+        for name in ('istr', 'queryinst')
+    ]
+    for result in results:
+        assert result['num_dets'] == [30], result['model']
+        assert result['mask_paste']['median_ms'] <= result['mask_stage'][
+            'median_ms'] < result['median_ms']
+    istr, peer = results
+    # the 6 stages' code MLPs are part of ISTR's mask stage
+    assert istr['mask_stage']['median_ms'] > istr['mask_paste']['median_ms']
+    row = summarise(dict(latency=results))['latency_256']
+    assert row['istr_over_queryinst'] == pytest.approx(
+        istr['median_ms'] / peer['median_ms'])
+    assert 'istr_mask_stage_over_queryinst_mask_stage' in row

@@ -90,3 +90,87 @@ def test_main_trains_every_model_once_per_seed(tmp_path, monkeypatch):
     verdict = report['blendmask_vs_condinst']
     assert verdict['segm_mAP_diff'] == pytest.approx(0.3)
     assert verdict['segm_mAP_diff_is_real'] is True
+
+
+def test_istr_is_compared_with_queryinst(tmp_path, monkeypatch):
+    tool = load_tool()
+    fitted = []
+    monkeypatch.setattr(tool, 'ensure_codec', fitted.append)
+
+    def stub(cmd, *args, **kwargs):
+        config = cmd[cmd.index('--worker') + 1]
+        seed = int(cmd[cmd.index('--seed') + 1])
+        base = 0.3 if 'istr' in config else 0.7
+        with open(cmd[cmd.index('--result-json') + 1], 'w') as f:
+            json.dump(fake_run(base + 0.01 * seed), f)
+
+    monkeypatch.setattr(tool.subprocess, 'run', stub)
+    out = tmp_path / 'learning.json'
+    assert tool.main([
+        '--models', 'istr', 'queryinst', '--seeds', '0', '1', '--work-dir',
+        str(tmp_path / 'work'), '--out', str(out), '--figure', '',
+        '--istr-figure', ''
+    ]) == 0
+    assert fitted == [tool.MODELS['istr'], tool.MODELS['queryinst']]
+    report = json.loads(out.read_text())
+    verdict = report['istr_vs_queryinst']
+    assert verdict['segm_mAP_diff'] == pytest.approx(-0.4)
+    assert verdict['segm_mAP_diff_is_real'] is True
+    assert not any(key.endswith('_vs_condinst') for key in report)
+
+
+@pytest.mark.skipif(
+    not osp.isdir(osp.join(get_repo_root(), '..', 'shared', 'data',
+                           'fruits_nuts')),
+    reason='needs ../shared/data/fruits_nuts')
+def test_missing_istr_codec_is_fitted_from_the_training_json(tmp_path):
+    tool = load_tool()
+    codec_file = tmp_path / 'codec.npz'
+    config = tmp_path / 'istr.py'
+    base = osp.join(get_repo_root(), tool.MODELS['istr'])
+    config.write_text(f'_base_ = {base!r}\n'
+                      'model = dict(roi_head=dict(mask_codec=dict('
+                      f'codec_file={str(codec_file)!r}, code_dim=8)))\n')
+    tool.ensure_codec(str(config))
+    import numpy as np
+    with np.load(codec_file) as data:
+        assert data['components'].shape == (8, 28 * 28)
+    # present: nothing is refitted
+    stamp = codec_file.stat().st_mtime_ns
+    tool.ensure_codec(str(config))
+    assert codec_file.stat().st_mtime_ns == stamp
+
+
+def test_merge_into_keeps_earlier_models_and_recomputes(tmp_path,
+                                                         monkeypatch):
+    tool = load_tool()
+    monkeypatch.setattr(tool, 'ensure_codec', lambda config: None)
+
+    def stub(segm):
+        def run(cmd, *args, **kwargs):
+            seed = int(cmd[cmd.index('--seed') + 1])
+            with open(cmd[cmd.index('--result-json') + 1], 'w') as f:
+                json.dump(fake_run(segm + 0.01 * seed), f)
+        return run
+
+    common = ['--seeds', '0', '1', '--work-dir', str(tmp_path / 'w'),
+              '--figure', '']
+    first = tmp_path / 'first.json'
+    monkeypatch.setattr(tool.subprocess, 'run', stub(0.6))
+    assert tool.main(['--models', 'condinst', 'embedmask', '--out',
+                      str(first)] + common) == 0
+    merged = tmp_path / 'merged.json'
+    monkeypatch.setattr(tool.subprocess, 'run', stub(0.8))
+    assert tool.main(['--models', 'embedmask_v3', 'embedmask', '--out',
+                      str(merged), '--merge-into', str(first)] + common) == 0
+    report = json.loads(merged.read_text())
+    assert set(report['models']) == {'condinst', 'embedmask', 'embedmask_v3'}
+    # retrained: the new runs replace the earlier entry
+    assert report['models']['embedmask']['segm_mAP'] == pytest.approx(0.805)
+    assert report['models']['condinst']['segm_mAP'] == pytest.approx(0.605)
+    assert report['embedmask_v3_vs_condinst']['segm_mAP_diff'] == \
+        pytest.approx(0.2)
+    assert report['merged_from'] == str(first)
+    with pytest.raises(SystemExit, match='same seeds'):
+        tool.main(['--models', 'embedmask_v3', '--seeds', '0', '--out',
+                   str(merged), '--merge-into', str(first), '--figure', ''])

@@ -24,6 +24,16 @@ between two models real only when it exceeds the sum of their standard
 deviations. With the defaults (4 models x 3 seeds x 80 epochs) the check
 takes over an hour on 2 cores; ``--epochs`` shortens the schedule of every
 model alike.
+
+The query-based pair runs the same way, apart from the FCOS family:
+
+    python tools/analysis_tools/learning_check.py --models istr queryinst \
+        --out benchmarks/results/learning_fruits_nuts_istr.json
+
+ISTR against mmdet's QueryInst with the same backbone, widths, queries,
+stages, optimiser, schedule and input size. ISTR's PCA codec is fitted on
+the training json first when its file is missing (``fit_mask_codec.py``),
+and a picture of ISTR's decoded masks goes to ``--istr-figure``.
 """
 import argparse
 import json
@@ -46,7 +56,14 @@ MODELS = {
     # ablation, not run by default (see docs/embedmask.md#learning-check)
     'embedmask_spatial':
     'configs/embedmask/embedmask_r18_fpn_spatial_fruits_nuts.py',
+    # the query-based pair (docs/istr.md#learning-check)
+    'istr': 'configs/istr/istr_r18_fpn_fruits_nuts.py',
+    'queryinst': 'configs/queryinst/queryinst_r18_fpn_fruits_nuts.py',
 }
+# (ours, peer) pairs compared when both ran
+COMPARISONS = (('embedmask', 'condinst'), ('embedmask_v3', 'condinst'),
+               ('embedmask_spatial', 'condinst'), ('blendmask', 'condinst'),
+               ('istr', 'queryinst'))
 DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'condinst')
 AP_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP',
            'segm_mAP_50', 'segm_mAP_75')
@@ -75,6 +92,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--figure', default='docs/_static/embedmask_fruits_nuts.png',
         help='picture of EmbedMask predictions ("" to skip)')
+    parser.add_argument(
+        '--istr-figure', default='docs/_static/istr_fruits_nuts.png',
+        help='picture of ISTR\'s decoded masks when ISTR ran ("" to skip)')
+    parser.add_argument(
+        '--merge-into', default=None,
+        help='an earlier report of this tool (same machine and seeds): its '
+        'models are kept beside the ones trained now (a model trained now '
+        'replaces its earlier entry) and the comparisons are recomputed; '
+        'the merged report goes to --out')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--result-json', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -131,9 +157,30 @@ def run_worker(args: argparse.Namespace) -> None:
         json.dump(result, f, indent=2)
 
 
+def ensure_codec(config: str) -> None:
+    """Fit the PCA mask codec a config names when its file is missing
+    (ISTR), on the config's training annotations, as a user would with
+    ``tools/misc/fit_mask_codec.py`` before training."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    codec = cfg.model.get('roi_head', {}).get('mask_codec', None)
+    codec_file = None if codec is None else codec.get('codec_file')
+    if not codec_file or osp.isfile(codec_file):
+        return
+    dataset = cfg.train_dataloader.dataset
+    ann_file = osp.join(dataset.get('data_root', ''), dataset.ann_file)
+    cmd = [sys.executable, osp.join(REPO, 'tools', 'misc',
+                                    'fit_mask_codec.py'), ann_file,
+           '--out', codec_file, '--dim', str(codec.get('code_dim', 60)),
+           '--mask-size', str(codec.get('mask_size', 28)), '--no-progress']
+    print(f'[learning_check] fitting the mask codec: {" ".join(cmd)}',
+          flush=True)
+    subprocess.run(cmd, check=True)
+
+
 def draw_predictions(config: str, checkpoint: str, out_file: str,
                      images: List[str]) -> None:
-    """A row of images with EmbedMask's predicted masks (score > 0.3)."""
+    """A row of images with a model's predicted masks (score > 0.3)."""
     import cv2
     import numpy as np
     from mmdet.apis import inference_detector, init_detector
@@ -212,7 +259,18 @@ def main(argv=None) -> int:
     seeds = [args.seed] if args.seed is not None else args.seeds
     os.chdir(REPO)
     results: Dict[str, dict] = {}
+    if args.merge_into:
+        with open(args.merge_into) as f:
+            earlier = json.load(f)
+        if earlier.get('seeds') != seeds:
+            raise SystemExit(
+                f'--merge-into {args.merge_into} was run with seeds '
+                f'{earlier.get("seeds")}, this run has {seeds}: a merged '
+                'report must compare the same seeds')
+        results.update((name, entry) for name, entry in
+                       earlier['models'].items() if name not in args.models)
     for name in args.models:
+        ensure_codec(MODELS[name])
         runs = []
         for seed in seeds:
             work_dir = osp.join(args.work_dir, name, f'seed{seed}')
@@ -252,23 +310,26 @@ def main(argv=None) -> int:
             mmdet=mmdet.__version__),
         seeds=seeds,
         models=results)
-    for name in ('embedmask', 'embedmask_v3', 'embedmask_spatial',
-                 'blendmask'):
-        if {name, 'condinst'} <= set(results):
-            report[f'{name}_vs_condinst'] = compare_models(
-                results[name], results['condinst'])
+    if args.merge_into:
+        report['merged_from'] = args.merge_into
+    for name, peer in COMPARISONS:
+        if {name, peer} <= set(results):
+            report[f'{name}_vs_{peer}'] = compare_models(
+                results[name], results[peer])
     os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(report, f, indent=2)
     print(f'[learning_check] wrote {args.out}')
-    if args.figure and 'embedmask' in results:
-        images = [
-            '../shared/data/fruits_nuts/images/0.jpg',
-            '../shared/data/fruits_nuts/images/7.jpg'
-        ]
-        draw_predictions(MODELS['embedmask'], results['embedmask']
-                         ['checkpoint'], args.figure, images)
-        print(f'[learning_check] wrote {args.figure}')
+    images = [
+        '../shared/data/fruits_nuts/images/0.jpg',
+        '../shared/data/fruits_nuts/images/7.jpg'
+    ]
+    for name, figure in (('embedmask', args.figure),
+                         ('istr', args.istr_figure)):
+        if figure and name in results:
+            draw_predictions(MODELS[name], results[name]['checkpoint'],
+                             figure, images)
+            print(f'[learning_check] wrote {figure}')
     return 0
 
 
