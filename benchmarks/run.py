@@ -193,6 +193,25 @@ def _query_ratios(find, short: int) -> Dict[str, float]:
     return row
 
 
+def _blendmask_ratios(find, short: int) -> Dict[str, float]:
+    """BlendMask against CondInst, Mask R-CNN and FCOS."""
+    row: Dict[str, float] = {}
+    blend = find('blendmask', short)
+    if not blend:
+        return row
+    for peer in ('condinst', 'mask_rcnn'):
+        other = find(peer, short)
+        if other:
+            row[f'blendmask_over_{peer}'] = (blend['median_ms'] /
+                                             other['median_ms'])
+    blend_mask = blend.get('mask_stage', {}).get('median_ms')
+    fcos = find('fcos', short)
+    if blend_mask and fcos:
+        row['blendmask_mask_stage_over_fcos'] = (blend_mask /
+                                                 fcos['median_ms'])
+    return row
+
+
 def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
     """Ratios against the peers measured in the same run."""
     summary: Dict[str, Any] = {}
@@ -208,6 +227,7 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
     for short in sorted({r['scale'][1] for r in latency
                          if r['model'] != 'yolact'}):
         row = _query_ratios(find, short)
+        row.update(_blendmask_ratios(find, short))
         ours = find('embedmask', short)
         if ours is None:
             if row:
@@ -243,17 +263,6 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
             row['embedmask_mask_paste_ms'] = paste_ms
         if 'preprocess_share' in ours:
             row['embedmask_preprocess_share'] = ours['preprocess_share']
-        blend = find('blendmask', short)
-        if blend:
-            for peer in ('condinst', 'mask_rcnn'):
-                other = find(peer, short)
-                if other:
-                    row[f'blendmask_over_{peer}'] = (blend['median_ms'] /
-                                                     other['median_ms'])
-            blend_mask = blend.get('mask_stage', {}).get('median_ms')
-            if blend_mask and fcos:
-                row['blendmask_mask_stage_over_fcos'] = (blend_mask /
-                                                         fcos['median_ms'])
         v3 = find('embedmask_v3', short)
         if v3:
             row['embedmask_v3_over_embedmask'] = (v3['median_ms'] /
