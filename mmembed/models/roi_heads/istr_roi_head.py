@@ -361,6 +361,32 @@ class ISTRRoIHead(SparseRoIHead):
             ``labels`` (B, N) int64, ``codes`` (B, N, D), N =
             ``min(max_per_img, Q * K)``, by descending score.
         """
+        cls_scores, proposals, codes = self.run_stages(x, rpn_results_list)
+        cls_probs = cls_scores.sigmoid()  # (B, Q, K)
+        num_imgs, num_queries, num_classes = cls_probs.shape
+        num_dets = min(max_per_img, num_queries * num_classes)
+        scores, flat_inds = cls_probs.flatten(1).topk(num_dets, dim=1)
+        labels = flat_inds % num_classes
+        query_inds = torch.div(flat_inds, num_classes, rounding_mode='floor')
+        boxes = proposals.gather(1, query_inds[..., None].expand(-1, -1, 4))
+        det_codes = codes.gather(
+            1, query_inds[..., None].expand(-1, -1, codes.shape[-1]))
+        return boxes, scores, labels, det_codes
+
+    def run_stages(self, x: Tuple[Tensor], rpn_results_list: InstanceList
+                   ) -> Tuple[Tensor, Tensor, Tensor]:
+        """All stages on the queries, without GT.
+
+        Args:
+            x: neck outputs.
+            rpn_results_list: per image ``bboxes`` (Q, 4) and ``features``
+                (Q, C) (popped: the stages consume them).
+
+        Returns:
+            the last stage's ``cls_scores`` (B, Q, K) logits, ``boxes``
+            (B, Q, 4) in input-image pixels (unclipped) and ``mask_codes``
+            (B, Q, D).
+        """
         proposal_list = [res.bboxes for res in rpn_results_list]
         object_feats = torch.stack(
             [res.pop('features') for res in rpn_results_list])
@@ -371,24 +397,21 @@ class ISTRRoIHead(SparseRoIHead):
                                               object_feats, batch_img_metas)
             object_feats = bbox_results['object_feats']
             proposal_list = bbox_results['detached_proposals']
-        cls_probs = bbox_results['cls_score'].sigmoid()  # (B, Q, K)
-        num_imgs, num_queries, num_classes = cls_probs.shape
-        num_dets = min(max_per_img, num_queries * num_classes)
-        scores, flat_inds = cls_probs.flatten(1).topk(num_dets, dim=1)
-        labels = flat_inds % num_classes
-        query_inds = torch.div(flat_inds, num_classes, rounding_mode='floor')
-        proposals = torch.stack(proposal_list)  # (B, Q, 4)
-        boxes = proposals.gather(1, query_inds[..., None].expand(-1, -1, 4))
-        codes = bbox_results['mask_codes']
-        det_codes = codes.gather(
-            1, query_inds[..., None].expand(-1, -1, codes.shape[-1]))
-        return boxes, scores, labels, det_codes
+        return (bbox_results['cls_score'], torch.stack(proposal_list),
+                bbox_results['mask_codes'])
 
     def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
-                batch_data_samples: SampleList) -> tuple:
-        """``mode='tensor'`` is not supported yet (mmdet's SparseRoIHead
-        version runs the assigner on GT); TODO(issue 10): a GT-free tensor
-        forward for export, as EmbedMask / BlendMask have."""
-        raise NotImplementedError(
-            'ISTRRoIHead has no tensor forward yet; use mode="loss" or '
-            'mode="predict"')
+                batch_data_samples: SampleList) -> Tuple[Tensor, Tensor,
+                                                         Tensor]:
+        """``mode='tensor'``: the raw outputs of the last stage, no GT.
+
+        mmdet's :meth:`SparseRoIHead.forward` runs the matching and needs GT
+        in the data samples; this one does not, so a detector can be traced
+        or exported from images alone. The top-k, the decode (one matrix
+        product with ``mask_codec``'s buffers) and the paste are left to
+        :meth:`predict` or to the deployment side.
+
+        Returns:
+            see :meth:`run_stages`.
+        """
+        return self.run_stages(x, rpn_results_list)

@@ -397,8 +397,48 @@ def test_mask_path_does_not_synchronise_on_cuda():
     assert out[0].masks.is_cuda
 
 
-def test_tensor_mode_says_it_is_not_supported():
+def test_tensor_mode_needs_no_gt_and_matches_predict():
+    """mode='tensor' returns the last stage's logits, boxes and codes from
+    images alone (no GT in the data samples), the same ones predict ranks,
+    and traces with torch.jit."""
     model = build_tiny()
+    model.eval()
     data = model.data_preprocessor(tiny_batch(), False)
-    with pytest.raises(NotImplementedError, match='tensor forward'):
-        model(**data, mode='tensor')
+    for sample in data['data_samples']:
+        del sample.gt_instances
+    with torch.no_grad():
+        (cls_scores, boxes, codes), = model(**data, mode='tensor')
+        feats = model.extract_feat(data['inputs'])
+        rpn = model.rpn_head.predict(feats, data['data_samples'])
+        det_boxes, scores, labels, det_codes = model.roi_head.predict_codes(
+            feats, rpn, 10)
+    num_imgs = len(data['data_samples'])
+    assert cls_scores.shape == (num_imgs, 12, 3)
+    assert boxes.shape == (num_imgs, 12, 4)
+    assert codes.shape == (num_imgs, 12, model.roi_head.mask_codec.code_dim)
+    top = cls_scores.sigmoid().flatten(1).topk(10, dim=1)
+    torch.testing.assert_close(scores, top.values)
+    query = top.indices // 3
+    torch.testing.assert_close(
+        det_boxes, boxes.gather(1, query[..., None].expand(-1, -1, 4)))
+    torch.testing.assert_close(
+        det_codes,
+        codes.gather(1, query[..., None].expand(-1, -1, codes.shape[-1])))
+
+    class ImagesOnly(nn.Module):
+
+        def __init__(self, detector, samples):
+            super().__init__()
+            self.detector = detector
+            self.samples = samples
+
+        def forward(self, inputs):
+            return self.detector(inputs, self.samples, mode='tensor')[0]
+
+    with torch.no_grad():
+        traced = torch.jit.trace(
+            ImagesOnly(model, data['data_samples']), data['inputs'],
+            check_trace=False)
+        for got, want in zip(traced(data['inputs']),
+                             (cls_scores, boxes, codes)):
+            torch.testing.assert_close(got, want)
