@@ -24,8 +24,10 @@ NAMES = {
     'condinst': 'CondInst R50',
     'mask_rcnn': 'Mask R-CNN R50',
     'yolact': 'YOLACT R50 (550x550)',
-    'istr': 'ISTR R50 (300 queries)',
-    'queryinst': 'QueryInst R50 (300 queries)',
+    'istr': 'ISTR R50',
+    'queryinst': 'QueryInst R50',
+    'embedmask_sharpmask': 'EmbedMask R50, SharpMask neck',
+    'mask_rcnn_sharpmask': 'Mask R-CNN R50, SharpMask neck',
 }
 
 

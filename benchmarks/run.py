@@ -28,7 +28,8 @@ sys.path.insert(0, HERE)
 
 GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx')
 LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'fcos',
-                  'condinst', 'mask_rcnn', 'yolact', 'istr', 'queryinst')
+                  'condinst', 'mask_rcnn', 'yolact', 'istr', 'queryinst',
+                  'embedmask_sharpmask', 'mask_rcnn_sharpmask')
 SCALING_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn')
 TRAIN_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn', 'istr',
                 'queryinst')
@@ -212,6 +213,20 @@ def _blendmask_ratios(find, short: int) -> Dict[str, float]:
     return row
 
 
+def _neck_ratios(find, short: int) -> Dict[str, float]:
+    """The SharpMask neck against FPN in the same detector: latency and
+    peak memory of the whole test_step."""
+    row: Dict[str, float] = {}
+    for base in ('embedmask', 'mask_rcnn'):
+        neck, fpn = find(f'{base}_sharpmask', short), find(base, short)
+        if neck and fpn:
+            row[f'{base}_sharpmask_over_fpn'] = (neck['median_ms'] /
+                                                 fpn['median_ms'])
+            row[f'{base}_sharpmask_over_fpn_memory'] = (
+                neck['peak_memory_mib'] / fpn['peak_memory_mib'])
+    return row
+
+
 def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
     """Ratios against the peers measured in the same run."""
     summary: Dict[str, Any] = {}
@@ -228,6 +243,7 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
                          if r['model'] != 'yolact'}):
         row = _query_ratios(find, short)
         row.update(_blendmask_ratios(find, short))
+        row.update(_neck_ratios(find, short))
         ours = find('embedmask', short)
         if ours is None:
             if row:

@@ -35,6 +35,11 @@ MODELS: Dict[str, Tuple[str, str]] = {
                  'instance.py', 'fcos'),
     'mask_rcnn': ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'rcnn'),
     'yolact': ('mmdet::yolact/yolact_r50_1xb8-55e_coco.py', 'yolact'),
+    # the SharpMask neck in place of FPN, everything else as the rows above
+    'embedmask_sharpmask': ('configs/sharpmask/embedmask_r50_sharpmask_1x_'
+                            'coco.py', 'fcos'),
+    'mask_rcnn_sharpmask': ('configs/sharpmask/mask-rcnn_r50_sharpmask_1x_'
+                            'coco.py', 'rcnn'),
     # query-based, 6 stages each; queries = N (see force_detections)
     'istr': ('configs/istr/istr_r50_fpn_3x_coco.py', 'query'),
     'queryinst': ('mmdet::queryinst/queryinst_r50_fpn_1x_coco.py', 'query'),

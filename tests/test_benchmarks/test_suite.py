@@ -147,3 +147,37 @@ def test_query_models_are_timed_with_their_mask_stages():
     assert row['istr_over_queryinst'] == pytest.approx(
         istr['median_ms'] / peer['median_ms'])
     assert 'istr_mask_stage_over_queryinst_mask_stage' in row
+
+
+def test_summary_compares_necks_and_blendmask_without_embedmask():
+    """Ratios need only the two rows they compare: the SharpMask neck
+    against FPN in the same detector (latency and memory), BlendMask
+    against its peers with no EmbedMask row in the run."""
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    try:
+        from run import summarise
+    finally:
+        sys.path.pop(0)
+
+    def row(model, ms, mib, mask_ms=None):
+        out = dict(model=model, scale=[1333, 800], box_only=False,
+                   median_ms=ms, peak_memory_mib=mib)
+        if mask_ms is not None:
+            out['mask_stage'] = dict(median_ms=mask_ms)
+        return out
+
+    summary = summarise(dict(latency=[
+        row('mask_rcnn', 100.0, 1000.0, 10.0),
+        row('mask_rcnn_sharpmask', 130.0, 1500.0, 10.0),
+        row('blendmask', 80.0, 900.0, 8.0),
+        row('condinst', 90.0, 950.0, 9.0),
+        row('fcos', 64.0, 800.0),
+    ]))['latency_800']
+    assert summary['mask_rcnn_sharpmask_over_fpn'] == pytest.approx(1.3)
+    assert summary['mask_rcnn_sharpmask_over_fpn_memory'] == pytest.approx(
+        1.5)
+    assert 'embedmask_sharpmask_over_fpn' not in summary
+    assert summary['blendmask_over_condinst'] == pytest.approx(80 / 90)
+    assert summary['blendmask_over_mask_rcnn'] == pytest.approx(0.8)
+    assert summary['blendmask_mask_stage_over_fcos'] == pytest.approx(0.125)
+    assert not any(key.startswith('embedmask_over') for key in summary)
