@@ -28,6 +28,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .embedmask import OUTPUT_NAMES, EmbedMaskEndToEnd
+from .roi_align import roi_align_opset16
 
 DEFAULT_OPSET = 17
 
@@ -46,10 +47,31 @@ class ExportSpec:
     """
     tensor_groups: Tuple[Tuple[str, ...], ...]
     end_to_end: Optional[Callable[[nn.Module, Optional[int]], nn.Module]]
+    tensor_forward: Optional[Callable[[nn.Module, Tensor], tuple]] = None
 
 
-# The one list of exportable detectors (registered type name -> spec).
-# BlendMask / ISTR join with one line each.
+def _images_only_forward(detector: nn.Module, inputs: Tensor) -> tuple:
+    """``detector._forward`` for detectors whose ``_forward`` reads image
+    metas (mmdet's two-stage ones: the RPN head's ``predict``). The metas
+    say what an exported graph sees: the padded input is the image, so
+    proposals that start as whole images span the whole input."""
+    from mmdet.structures import DetDataSample
+    height, width = inputs.shape[-2:]
+    shape = (int(height), int(width))
+    samples = [
+        DetDataSample(metainfo=dict(img_shape=shape, ori_shape=shape,
+                                    pad_shape=shape,
+                                    batch_input_shape=shape,
+                                    scale_factor=(1., 1.)))
+        for _ in range(inputs.shape[0])
+    ]
+    return detector._forward(inputs, samples)
+
+
+# The one list of exportable detectors: registered type name of the
+# detector, or of its ``roi_head`` for mmdet detector types whose method is
+# set by the RoI head (ISTR is mmdet's ``SparseRCNN`` with ISTRRoIHead) ->
+# spec. A new model joins with one line.
 EXPORTABLE_MODELS: Dict[str, ExportSpec] = {
     'EmbedMask':
     ExportSpec(
@@ -63,6 +85,13 @@ EXPORTABLE_MODELS: Dict[str, ExportSpec] = {
         tensor_groups=(('cls_score', 'bbox_pred', 'centerness', 'attention'),
                        ('bases', )),
         end_to_end=None),
+    # raw outputs only: the last stage's logits, boxes and mask codes
+    # (ISTRRoIHead.forward); top-k, decode and paste stay outside
+    'ISTRRoIHead':
+    ExportSpec(
+        tensor_groups=(('cls_score', 'bboxes', 'mask_codes'), ),
+        end_to_end=None,
+        tensor_forward=_images_only_forward),
 }
 
 
@@ -72,9 +101,14 @@ def export_spec(detector: nn.Module) -> ExportSpec:
     Raises:
         KeyError: the detector type is not in :data:`EXPORTABLE_MODELS`.
     """
-    for cls in type(detector).__mro__:
-        if cls.__name__ in EXPORTABLE_MODELS:
-            return EXPORTABLE_MODELS[cls.__name__]
+    # the RoI head first: mmdet's SparseRCNN is exportable only as ISTR
+    owners = [getattr(detector, 'roi_head', None), detector]
+    for owner in owners:
+        if owner is None:
+            continue
+        for cls in type(owner).__mro__:
+            if cls.__name__ in EXPORTABLE_MODELS:
+                return EXPORTABLE_MODELS[cls.__name__]
     raise KeyError(
         f'{type(detector).__name__} is not exportable; mmembed exports '
         f'{sorted(EXPORTABLE_MODELS)} (mmembed.deployment.EXPORTABLE_MODELS)')
@@ -108,14 +142,21 @@ class TensorOutputs(nn.Module):
     def __init__(self, detector: nn.Module) -> None:
         super().__init__()
         self.detector = detector
-        self.groups = export_spec(detector).tensor_groups
+        spec = export_spec(detector)
+        self.groups = spec.tensor_groups
+        self._forward_fn = spec.tensor_forward
+
+    def _raw(self, inputs: Tensor):
+        if self._forward_fn is not None:
+            return self._forward_fn(self.detector, inputs)
+        return self.detector._forward(inputs)
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
-        return tuple(_flatten(self.detector._forward(inputs), self.groups)[0])
+        return tuple(_flatten(self._raw(inputs), self.groups)[0])
 
     def output_names(self, inputs: Tensor) -> List[str]:
         with torch.no_grad():
-            return _flatten(self.detector._forward(inputs), self.groups)[1]
+            return _flatten(self._raw(inputs), self.groups)[1]
 
 
 def build_export_module(detector: nn.Module,
@@ -152,7 +193,8 @@ def export_onnx(detector: nn.Module,
         with_postprocess: export boxes / scores / labels / masks (see
             :mod:`mmembed.deployment.embedmask`) instead of raw outputs.
         max_per_img: K of the end-to-end graph (default: the config's).
-        opset_version: ONNX opset (>= 11 for NonMaxSuppression).
+        opset_version: ONNX opset (>= 11 for NonMaxSuppression; RoIAlign
+            is exact from 16 on, see :mod:`.roi_align`).
 
     Returns:
         the graph's output names; the input is named ``'inputs'``.
@@ -174,7 +216,7 @@ def export_onnx(detector: nn.Module,
         warnings.filterwarnings('ignore', category=DeprecationWarning)
         warnings.filterwarnings('ignore', category=FutureWarning)
         warnings.filterwarnings('ignore', category=UserWarning)
-        with torch.no_grad():
+        with torch.no_grad(), roi_align_opset16(opset_version):
             torch.onnx.export(
                 module, (dummy, ),
                 out_file,

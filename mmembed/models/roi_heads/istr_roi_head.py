@@ -5,6 +5,7 @@ Shape shorthand: B images, Q queries, K classes, D code length, G GT
 instances of an image, P matched queries (all images), N detections of an
 image, S x S codec mask size, H x W output image.
 """
+import warnings
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -18,12 +19,16 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
+from ..utils.roi_ops import extract_roi_feats_traceable, roi_align_dtype
 
 # A coordinate bound for boxes fed to RoIAlign: far outside any image, small
 # enough that float32 box arithmetic stays exact to a pixel.
 MAX_BOX_COORD = 1e5
 
 TEST_CFG_KEYS = {'max_per_img', 'mask_thr_binary', 'mask_impl'}
+# optional: detections scoring <= score_thr are dropped after the paste
+# (None, the default and the official model: the top max_per_img are kept)
+OPTIONAL_TEST_CFG_KEYS = {'score_thr'}
 
 
 def sanitize_boxes(boxes: Tensor) -> Tensor:
@@ -119,11 +124,13 @@ class ISTRRoIHead(SparseRoIHead):
 
     def _check_test_cfg(self) -> None:
         keys = set(self.test_cfg.keys())
-        if keys != TEST_CFG_KEYS:
-            raise KeyError(f'ISTRRoIHead test_cfg needs exactly '
-                           f'{sorted(TEST_CFG_KEYS)}; missing '
+        unknown = keys - TEST_CFG_KEYS - OPTIONAL_TEST_CFG_KEYS
+        if not TEST_CFG_KEYS <= keys or unknown:
+            raise KeyError(f'ISTRRoIHead test_cfg needs '
+                           f'{sorted(TEST_CFG_KEYS)} (optional '
+                           f'{sorted(OPTIONAL_TEST_CFG_KEYS)}); missing '
                            f'{sorted(TEST_CFG_KEYS - keys)}, unknown '
-                           f'{sorted(keys - TEST_CFG_KEYS)}')
+                           f'{sorted(unknown)}')
         if self.test_cfg.mask_impl not in PASTE_IMPLS:
             raise ValueError(f'test_cfg.mask_impl must be one of '
                              f'{PASTE_IMPLS}, got {self.test_cfg.mask_impl!r}')
@@ -151,7 +158,13 @@ class ISTRRoIHead(SparseRoIHead):
         rois = torch.cat([rois[:, :1], sanitize_boxes(rois[:, 1:])], dim=1)
         extractor = self.bbox_roi_extractor[stage]
         bbox_head = self.bbox_head[stage]
-        bbox_feats = extractor(x[:extractor.num_inputs], rois)
+        feats = [roi_align_dtype(f) for f in x[:extractor.num_inputs]]
+        if torch.jit.is_tracing():  # also true in the ONNX exporter
+            # mmdet's extractor branches on per-level RoI counts, which a
+            # trace would freeze
+            bbox_feats = extract_roi_feats_traceable(extractor, feats, rois)
+        else:
+            bbox_feats = extractor(feats, rois)
         cls_score, bbox_pred, object_feats, attn_feats, mask_codes = \
             bbox_head(bbox_feats, object_feats)
         decoded = bbox_head.bbox_coder.decode(rois[:, 1:],
@@ -284,15 +297,45 @@ class ISTRRoIHead(SparseRoIHead):
             per image :obj:`InstanceData` with ``bboxes`` (N, 4), ``scores``
             (N,), ``labels`` (N,), ``masks`` (N, H, W) bool, N =
             ``min(max_per_img, Q * K)``; H x W is ``ori_shape`` with
-            ``rescale`` else ``img_shape``.
+            ``rescale`` else ``img_shape``; fewer where scores are
+            non-finite (removed with a warning) or, with
+            ``test_cfg.score_thr``, not above it.
         """
         if self.test_cfg is None:
             raise ValueError('ISTRRoIHead.predict needs test_cfg')
         batch_img_metas = [ds.metainfo for ds in batch_data_samples]
         boxes, scores, labels, codes = self.predict_codes(
             x, rpn_results_list, self.test_cfg.max_per_img)
-        return self.predict_masks(boxes, scores, labels, codes,
-                                  batch_img_metas, rescale)
+        results_list = self.predict_masks(boxes, scores, labels, codes,
+                                          batch_img_metas, rescale)
+        return [
+            self._filter_results(results, meta)
+            for results, meta in zip(results_list, batch_img_metas)
+        ]
+
+    def _filter_results(self, results: InstanceData,
+                        img_meta: dict) -> InstanceData:
+        """Drop rows with a non-finite box or score (warned, with the
+        count) and, with ``test_cfg.score_thr``, rows not above it.
+
+        A diverged or corrupted network can emit NaN logits, which ``topk``
+        ranks first, and NaN box deltas (infinite boxes are clipped to the
+        image already). This reads one value on the host, after the masks
+        are pasted: the box-to-mask path stays free of host syncs."""
+        finite = torch.isfinite(results.scores) & torch.isfinite(
+            results.bboxes).all(1)
+        num_bad = int((~finite).sum())
+        if num_bad:
+            warnings.warn(
+                f'{type(self).__name__}: removed {num_bad} detections with '
+                f'non-finite boxes or scores in image '
+                f"{img_meta.get('img_id')} "
+                f"({img_meta.get('img_path')}); the network outputs are "
+                'corrupt (diverged weights?)')
+        score_thr = self.test_cfg.get('score_thr')
+        if score_thr is not None:
+            return results[finite & (results.scores > score_thr)]
+        return results[finite] if num_bad else results
 
     def predict_masks(self, boxes: Tensor, scores: Tensor, labels: Tensor,
                       codes: Tensor, batch_img_metas: List[dict],
@@ -344,8 +387,11 @@ class ISTRRoIHead(SparseRoIHead):
             results.bboxes = img_boxes
             results.scores = scores[img_id]
             results.labels = labels[img_id]
+            # a NaN box (removed by predict, with a warning) pastes as an
+            # empty (0, 0, 0, 0) box instead of reaching the paste's index math
             results.masks = paste_box_masks(
-                mask_probs[img_id], img_boxes, out_size,
+                mask_probs[img_id], torch.nan_to_num(img_boxes, nan=0.0),
+                out_size,
                 self.test_cfg.mask_thr_binary,
                 impl=self.test_cfg.mask_impl)
             results_list.append(results)
@@ -384,8 +430,8 @@ class ISTRRoIHead(SparseRoIHead):
 
         Returns:
             the last stage's ``cls_scores`` (B, Q, K) logits, ``boxes``
-            (B, Q, 4) in input-image pixels (unclipped) and ``mask_codes``
-            (B, Q, D).
+            (B, Q, 4) in input-image pixels (as decoded: unclipped, not
+            sanitised) and ``mask_codes`` (B, Q, D).
         """
         proposal_list = [res.bboxes for res in rpn_results_list]
         object_feats = torch.stack(
@@ -397,8 +443,13 @@ class ISTRRoIHead(SparseRoIHead):
                                               object_feats, batch_img_metas)
             object_feats = bbox_results['object_feats']
             proposal_list = bbox_results['detached_proposals']
-        return (bbox_results['cls_score'], torch.stack(proposal_list),
-                bbox_results['mask_codes'])
+        # the last stage's boxes as decoded, not sanitised: a non-finite box
+        # reaches predict, which removes it with a warning, instead of
+        # becoming a silent (0, 0, 0, 0) detection
+        num_imgs, num_queries = bbox_results['cls_score'].shape[:2]
+        boxes = bbox_results['decoded_bboxes'].detach().view(
+            num_imgs, num_queries, 4)
+        return bbox_results['cls_score'], boxes, bbox_results['mask_codes']
 
     def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
                 batch_data_samples: SampleList) -> Tuple[Tensor, Tensor,

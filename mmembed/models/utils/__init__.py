@@ -20,3 +20,6 @@ __all__ += ['SAMPLING_MODES', 'ProposalSamples', 'select_proposal_samples']
 from .mask_ops import paste_box_masks  # noqa: E402
 
 __all__ += ['paste_box_masks']
+from .roi_ops import extract_roi_feats_traceable, roi_align_dtype  # noqa
+
+__all__ += ['extract_roi_feats_traceable', 'roi_align_dtype']

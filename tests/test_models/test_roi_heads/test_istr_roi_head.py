@@ -111,9 +111,32 @@ def test_code_dim_mismatch_is_named():
     with pytest.raises(ValueError, match='code_dim'):
         MODELS.build(cfg)
     cfg = tiny_istr_cfg()
-    cfg.test_cfg.rcnn.score_thr = 0.1
-    with pytest.raises(KeyError, match='score_thr'):
+    cfg.test_cfg.rcnn.nms = dict(type='nms', iou_threshold=0.5)
+    with pytest.raises(KeyError, match='nms'):  # ISTR has no NMS
         MODELS.build(cfg)
+
+
+def test_score_thr_drops_low_scores_after_the_paste():
+    """No score_thr (the official model): exactly max_per_img detections;
+    with one, only those above it, the masks still aligned with them."""
+    model = build_tiny()
+    model.eval()
+    data = model.data_preprocessor(tiny_batch(), False)
+    with torch.no_grad():
+        # predict writes into the data samples: keep copies
+        full = [s.pred_instances.clone()
+                for s in model(**data, mode='predict')]
+        scores = torch.cat([p.scores for p in full])
+        thr = float(scores.median())
+        model.roi_head.test_cfg.score_thr = thr
+        kept = [s.pred_instances for s in model(**data, mode='predict')]
+    for before, after in zip(full, kept):
+        assert len(before) == model.roi_head.test_cfg.max_per_img
+        keep = before.scores > thr
+        assert len(after) == int(keep.sum())
+        assert torch.equal(after.scores, before.scores[keep])
+        assert torch.equal(after.masks, before.masks[keep])
+    assert 0 < sum(len(p) for p in kept) < len(scores)
 
 
 def test_mask_losses_equal_istr_formulas():
