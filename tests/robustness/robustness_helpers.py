@@ -44,6 +44,37 @@ def _embedmask(model: ConfigDict, width: int = 16) -> None:
         norm_cfg=dict(type='GN', num_groups=4, requires_grad=True))
 
 
+def _embedmask_sharpmask(model: ConfigDict, width: int = 16) -> None:
+    """EmbedMask on the SharpMask neck (detector mode, stride-4 map feeds
+    the pixel embeddings), ``width`` channels everywhere."""
+    _embedmask(model, width)
+    model.neck.update(mask_channels=width, hidden_channels=width)
+
+
+def _istr(model: ConfigDict, width: int = 16) -> None:
+    """ISTR with every layer kind and all 6 stages, ``width`` channels, 20
+    queries, a 12-d PCA codec of 14x14 masks left at its DCT start (no
+    fitted file: the robustness cases do not need good masks)."""
+    model.backbone.update(
+        depth=18, frozen_stages=-1, norm_eval=False, init_cfg=None,
+        norm_cfg=dict(type='BN', requires_grad=True), style='pytorch')
+    model.neck.update(in_channels=[64, 128, 256, 512], out_channels=width)
+    model.rpn_head.update(num_proposals=20, proposal_feature_channel=width)
+    roi = model.roi_head
+    roi.proposal_feature_channel = width
+    roi.bbox_roi_extractor.out_channels = width
+    roi.bbox_head.update(
+        in_channels=width, feedforward_channels=2 * width, num_heads=2)
+    roi.bbox_head.dynamic_conv_cfg.update(
+        in_channels=width, feat_channels=8, out_channels=width)
+    roi.mask_codec = ISTR_TEST_CODEC
+    model.test_cfg.rcnn.max_per_img = 10
+
+
+# what replaces the small ISTR configs' fitted codec file in these tests
+ISTR_TEST_CODEC = dict(type='PCAMaskCodec', code_dim=12, mask_size=14)
+
+
 def _blendmask(model: ConfigDict, width: int = 16) -> None:
     # as tests/test_models/test_dense_heads/test_blendmask_head.py: K=4 bases,
     # 4x4 attention, 12x12 RoIs
@@ -65,29 +96,59 @@ class ModelSpec:
             subprocess tests run.
         shrink: edits the config's ``model`` in place for unit-test speed.
         class_keys: dotted paths in ``model`` that hold ``num_classes``.
+        model_overrides: ``model`` keys a config file written by a test
+            sets on top of ``config`` (beside ``num_classes``), e.g. what
+            replaces a data-derived file.
+        family: 'fcos' (FCOSCodeHead box head: ``bbox_head`` with
+            ``score_thr``, ``loss_by_feat``) or 'istr' (query-based:
+            ``roi_head``); the few tests that reach into a head branch on it.
     """
     name: str
     config: str
     shrink: Callable[[ConfigDict], None]
     class_keys: Tuple[str, ...] = ('bbox_head', )
+    model_overrides: Dict = field(default_factory=dict)
+    family: str = 'fcos'
     extra: Dict = field(default_factory=dict)
+
+    def model_update_text(self, num_classes: int) -> str:
+        """A ``model = {...}`` line for a config file written by a test:
+        ``num_classes`` at every class key, plus :attr:`model_overrides`
+        (merged over the base config by mmengine)."""
+        update: Dict = {}
+        for key in self.class_keys:
+            node = update
+            for part in key.split('.'):
+                node = node.setdefault(part, {})
+            node['num_classes'] = num_classes
+
+        def merge(into: Dict, other: Dict) -> None:
+            for k, v in other.items():
+                if isinstance(v, dict) and isinstance(into.get(k), dict):
+                    merge(into[k], v)
+                else:
+                    into[k] = copy.deepcopy(v)
+
+        merge(update, self.model_overrides)
+        return f'model = {update!r}\n'
 
 
 # Every test in tests/robustness runs against every entry. To add a model,
-# add one line, e.g. (once their small configs need no data-derived files):
-#   ModelSpec('istr', 'istr/istr_r18_fpn_synthetic.py', _istr,
-#             ('roi_head.bbox_head', )),
-#   ModelSpec('embedmask_sharpmask',
-#             'sharpmask/embedmask_r18_sharpmask_fruits_nuts.py', _embedmask),
+# add one line.
 MODEL_SPECS: List[ModelSpec] = [
     ModelSpec('embedmask_paper', 'embedmask/embedmask_r18_fpn_synthetic.py',
               _embedmask),
     ModelSpec('embedmask_v3', 'embedmask/embedmask_r18_fpn_v3_fruits_nuts.py',
               _embedmask),
     ModelSpec('blendmask', 'blendmask/blendmask_r18_fpn_synthetic.py',
-              _blendmask, ('bbox_head', 'mask_head'),
-              extra=dict(cpu_bf16_xfail='mmcv 2.1 RoIAlign has no CPU '
-                         'bfloat16 kernel (NotImplementedError)')),
+              _blendmask, ('bbox_head', 'mask_head')),
+    ModelSpec('embedmask_sharpmask',
+              'sharpmask/embedmask_r18_sharpmask_fruits_nuts.py',
+              _embedmask_sharpmask),
+    ModelSpec('istr', 'istr/istr_r18_fpn_synthetic.py', _istr,
+              ('roi_head.bbox_head', ), family='istr',
+              model_overrides=dict(roi_head=dict(
+                  mask_codec=dict(ISTR_TEST_CODEC, _delete_=True)))),
 ]
 MODEL_IDS = [spec.name for spec in MODEL_SPECS]
 
@@ -104,9 +165,25 @@ def model_cfg(spec: ModelSpec, num_classes: int = len(CLASSES),
         node.num_classes = num_classes
     model.data_preprocessor.update(
         mean=[0, 0, 0], std=[255, 255, 255], bgr_to_rgb=False)
-    if score_thr is not None and 'score_thr' in model.test_cfg:
+    if score_thr is not None and 'score_thr' in (model.test_cfg or {}):
         model.test_cfg.score_thr = score_thr  # random weights score low
     return model
+
+
+def score_test_cfg(model: torch.nn.Module, spec: ModelSpec) -> ConfigDict:
+    """The test_cfg that holds the score threshold of ``spec``'s family."""
+    return model.roi_head.test_cfg if spec.family == 'istr' else \
+        model.test_cfg
+
+
+def loss_to_poison(model: torch.nn.Module,
+                   spec: ModelSpec) -> Tuple[torch.nn.Module, str, str]:
+    """(module, method, loss key): a method whose returned loss dict holds
+    the key, used to turn one real loss term into NaN."""
+    if spec.family == 'istr':
+        stages = model.roi_head.num_stages
+        return model.roi_head, 'loss', f's{stages - 1}.loss_mask_code'
+    return model.bbox_head, 'loss_by_feat', 'loss_centerness'
 
 
 def build_model(spec: ModelSpec, seed: int = 0, **kwargs) -> torch.nn.Module:

@@ -171,6 +171,9 @@ def test_loads_through_mmdet_coco_dataset(synthetic_set: dict) -> None:
     (dict(img_size=8), 'img_size'),
     (dict(img_size=256.0), 'img_size'),
     (dict(max_objects=0), 'max_objects'),
+    (dict(max_objects=201), 'max_objects'),
+    (dict(shape_scale=0), 'shape_scale'),
+    (dict(shape_scale=1.5), 'shape_scale'),
     (dict(seed=-1), 'seed'),
     (dict(num_train=0, num_val=0), 'num_train \\+ num_val'),
 ])
@@ -201,3 +204,25 @@ def test_cli_writes_set(tmp_path: Path,
     assert 'train: 2 images' in capsys.readouterr().out
     assert (out_dir / 'val' / '000000.png').is_file()
     assert (out_dir / 'annotations' / 'val.json').is_file()
+
+
+def test_shape_scale_makes_crowded_images(tmp_path: Path) -> None:
+    """shape_scale=1 writes the default set byte for byte; small shapes
+    keep most of a large max_objects (the reliability load test's set)."""
+    kwargs = dict(num_train=2, num_val=0, img_size=128, seed=5,
+                  max_objects=4)
+    default = tool.make_synthetic_coco(str(tmp_path / 'a'), **kwargs)
+    scaled = tool.make_synthetic_coco(str(tmp_path / 'b'), shape_scale=1.0,
+                                      **kwargs)
+    assert Path(default['train']['ann_file']).read_bytes() == \
+        Path(scaled['train']['ann_file']).read_bytes()
+    crowded = tool.make_synthetic_coco(
+        str(tmp_path / 'c'), num_train=3, num_val=0, img_size=512, seed=1,
+        max_objects=120, shape_scale=0.3)
+    data = json.loads(Path(crowded['train']['ann_file']).read_text())
+    counts = defaultdict(int)
+    for ann in data['annotations']:
+        counts[ann['image_id']] += 1
+    assert max(counts.values()) > 50
+    assert all(a['area'] >= tool.MIN_VISIBLE_AREA
+               for a in data['annotations'])

@@ -72,7 +72,7 @@ RING_CATEGORY_ID = SYNTHETIC_CLASSES.index('ring') + 1
 MIN_VISIBLE_AREA = 40
 MIN_IMG_SIZE = 32
 MAX_IMG_SIZE = 4096
-MAX_OBJECTS_LIMIT = 50
+MAX_OBJECTS_LIMIT = 200
 # Redraw budget for an image whose every instance fell below min_area; only
 # reachable with tiny images, where a shape can be smaller than min_area.
 _MAX_LAYOUT_TRIES = 100
@@ -155,10 +155,10 @@ def _fixed(points: np.ndarray) -> np.ndarray:
 
 
 def _draw_shape(category_id: int, rng: np.random.Generator,
-                size: int) -> np.ndarray:
+                size: int, shape_scale: float = 1.0) -> np.ndarray:
     """Rasterise one random shape of ``category_id`` into a uint8 mask."""
     mask = np.zeros((size, size), np.uint8)
-    radius = rng.uniform(0.08, 0.2) * size
+    radius = rng.uniform(0.08, 0.2) * size * shape_scale
     cx, cy = rng.uniform(0.1 * size, 0.9 * size, 2)
     name = SYNTHETIC_CLASSES[category_id - 1]
     # cv2 uses pixel-centre coordinates; our masks use pixel (i) = [i, i+1),
@@ -266,13 +266,14 @@ def _tight_bbox(mask: np.ndarray) -> List[int]:
 # -------------------------------------------------------------- one image
 def _compose_image(
         rng: np.random.Generator, size: int, max_objects: int,
-        min_area: int) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
+        min_area: int, shape_scale: float = 1.0
+) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
     """Draw one image; return it (RGB uint8) and its (category, visible
     mask) pairs, bottom-most first."""
     for _ in range(_MAX_LAYOUT_TRIES):
         num = int(rng.integers(1, max_objects + 1))
         cats = rng.integers(1, len(SYNTHETIC_CLASSES) + 1, num)
-        masks = [_draw_shape(int(c), rng, size) for c in cats]
+        masks = [_draw_shape(int(c), rng, size, shape_scale) for c in cats]
         # Topmost index per pixel (-1 = background): later shapes win.
         owner = np.full((size, size), -1, np.int32)
         for i, m in enumerate(masks):
@@ -328,7 +329,8 @@ def _check_int(name: str, value: object, low: int,
 
 
 def _write_split(out_dir: str, split: str, num_images: int, img_size: int,
-                 seed: int, max_objects: int, min_area: int) -> dict:
+                 seed: int, max_objects: int, min_area: int,
+                 shape_scale: float = 1.0) -> dict:
     """Generate one split's images and annotation file."""
     img_dir = osp.join(out_dir, split)
     os.makedirs(img_dir, exist_ok=True)
@@ -344,7 +346,8 @@ def _write_split(out_dir: str, split: str, num_images: int, img_size: int,
     for index in range(num_images):
         rng = np.random.default_rng(
             np.random.SeedSequence([seed, _SPLIT_CODES[split], index]))
-        img, instances = _compose_image(rng, img_size, max_objects, min_area)
+        img, instances = _compose_image(rng, img_size, max_objects, min_area,
+                                        shape_scale)
         file_name = f'{index:06d}.png'
         # cv2 writes BGR; PNG is lossless, so the file is exactly `img`.
         if not cv2.imwrite(osp.join(img_dir, file_name), img[..., ::-1]):
@@ -382,7 +385,8 @@ def make_synthetic_coco(out_dir: str = 'data/synthetic',
                         img_size: int = 256,
                         seed: int = 0,
                         max_objects: int = 5,
-                        min_area: int = MIN_VISIBLE_AREA) -> dict:
+                        min_area: int = MIN_VISIBLE_AREA,
+                        shape_scale: float = 1.0) -> dict:
     """Generate the synthetic shapes dataset (see the module docstring).
 
     Args:
@@ -392,10 +396,13 @@ def make_synthetic_coco(out_dir: str = 'data/synthetic',
         num_val: number of val images (>= 0).
         img_size: side of the square images, in [32, 4096].
         seed: non-negative random seed.
-        max_objects: maximum number of shapes drawn per image, in [1, 50]
+        max_objects: maximum number of shapes drawn per image, in [1, 200]
             (instances dropped for a small visible area reduce the count).
         min_area: instances whose visible area is below this many pixels are
             dropped (and not painted).
+        shape_scale: multiplies every shape's size, in (0, 1] (1: radii of
+            8-20 % of the image side; smaller shapes let crowded images keep
+            most of their ``max_objects``).
 
     Returns:
         ``{'out_dir': ..., 'classes': SYNTHETIC_CLASSES, 'train': {...},
@@ -416,13 +423,15 @@ def make_synthetic_coco(out_dir: str = 'data/synthetic',
     max_objects = _check_int('max_objects', max_objects, 1,
                              MAX_OBJECTS_LIMIT)
     min_area = _check_int('min_area', min_area, 1)
+    if not isinstance(shape_scale, (int, float)) or not 0 < shape_scale <= 1:
+        raise ValueError(f'shape_scale must be in (0, 1], got {shape_scale!r}')
 
     out_dir = str(out_dir)
     os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
     result = {'out_dir': out_dir, 'classes': SYNTHETIC_CLASSES}
     for split, num in (('train', num_train), ('val', num_val)):
         result[split] = _write_split(out_dir, split, num, img_size, seed,
-                                     max_objects, min_area)
+                                     max_objects, min_area, shape_scale)
     return result
 
 
@@ -447,6 +456,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--min-area', type=int, default=MIN_VISIBLE_AREA,
                         help='drop instances with a smaller visible area, in '
                         f'pixels (default: {MIN_VISIBLE_AREA})')
+    parser.add_argument('--shape-scale', type=float, default=1.0,
+                        help='multiply every shape size by this, in (0, 1] '
+                        '(default: 1)')
     return parser.parse_args(argv)
 
 
@@ -457,7 +469,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         result = make_synthetic_coco(args.out_dir, args.num_train,
                                      args.num_val, args.img_size, args.seed,
-                                     args.max_objects, args.min_area)
+                                     args.max_objects, args.min_area,
+                                     args.shape_scale)
     except ValueError as err:
         # Same exit status and format as argparse's own usage errors.
         print(f'make_synthetic_coco.py: error: {err}', file=sys.stderr)

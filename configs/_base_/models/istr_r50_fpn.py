@@ -121,3 +121,7 @@ model = dict(
         rpn=None,
         # top-100 of the 300 x 80 scores, no NMS; ISTR pastes at 0.5
         rcnn=dict(max_per_img=100, mask_thr_binary=0.5, mask_impl='auto')))
+# ISTR draws random soft mask targets in its loss: seed every iteration
+# from (seed, iteration, rank) so that --resume reproduces the
+# uninterrupted run (mmembed.engine.IterationSeedHook, docs/istr.md)
+custom_hooks = [dict(type='IterationSeedHook')]

@@ -28,6 +28,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
+from ..utils.roi_ops import roi_align_dtype
 
 
 ATTN_INTERPS = ('bilinear', 'nearest')
@@ -415,7 +416,8 @@ class BlenderHead(BaseMaskHead):
         res = self.bottom_resolution
         rois = bbox2roi([gt.bboxes for gt in batch_gt_instances])
         # pool each GT once, then gather one crop per positive
-        pooled = self.roi_align(bases, rois)[gt_inds]  # (P, K, R, R)
+        bases = roi_align_dtype(bases)
+        pooled = self.roi_align(bases, rois.type_as(bases))[gt_inds]
         mask_logits = blend_bases(pooled, attns, self.attn_interp)
         # mmdet's crop_and_resize (RoIAlign aligned, >= 0.5 for bitmaps) is
         # detectron2's, which AdelaiDet uses; it takes numpy boxes / indices
@@ -565,6 +567,7 @@ class BlenderHead(BaseMaskHead):
         bboxes = results.bboxes
         rois = torch.cat([bboxes.new_full((len(bboxes), 1), img_id), bboxes],
                          dim=1)
-        pooled = self.roi_align(bases, rois)
+        bases = roi_align_dtype(bases)
+        pooled = self.roi_align(bases, rois.type_as(bases))
         return blend_bases(pooled, self.get_attentions(results.codes),
                            self.attn_interp).sigmoid()

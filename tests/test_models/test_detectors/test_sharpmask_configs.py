@@ -25,6 +25,8 @@ TWINS = {
     'blendmask/blendmask_r50_fpn_1x_coco.py',
     'embedmask_r18_sharpmask_fruits_nuts.py':
     'embedmask/embedmask_r18_fpn_fruits_nuts.py',
+    'embedmask_r18_sharpmask_fruits_nuts_amp.py':
+    'embedmask/embedmask_r18_fpn_fruits_nuts_amp.py',
     'mask-rcnn_r50_sharpmask_1x_coco.py':
     'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
 }
