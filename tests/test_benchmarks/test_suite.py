@@ -120,6 +120,9 @@ def test_render_formats_small_times_and_names_the_device(tmp_path):
     assert '| EmbedMask R50 (paper): mask paste ms | 30 | 1.2 |' in text
 
 
+@pytest.mark.skipif(
+    not osp.isdir(osp.join(get_shared_data_root(), 'coco128')),
+    reason='../shared/data/coco128 missing')
 def test_query_models_are_timed_with_their_mask_stages():
     """ISTR and its peer QueryInst (300 queries each) return exactly N
     detections; ISTR's mask stage (code MLPs of the 6 stages + decode +
