@@ -28,6 +28,8 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ..utils.result_checks import remove_non_finite
+
 INF = 1e8
 
 
@@ -438,30 +440,6 @@ class FCOSCodeHead(FCOSHead):
                     with_nms=with_nms))
         return result_list
 
-    def _remove_non_finite(self, results: InstanceData,
-                           num_nan_scores: Tensor,
-                           img_meta: dict) -> InstanceData:
-        """Drop detections whose box or score is NaN / inf, with a warning
-        that counts them (and the NaN scores the threshold already dropped).
-
-        A diverged or corrupted network can emit such values; NMS orders NaN
-        arbitrarily and the mask paste would spread it. One host read per
-        image (the NMS that follows reads anyway)."""
-        finite = (torch.isfinite(results.bboxes).all(1)
-                  & torch.isfinite(results.scores))
-        num_bad, num_nan = torch.stack(
-            [(~finite).sum(), num_nan_scores]).tolist()
-        if num_bad or num_nan:
-            warnings.warn(
-                f'{type(self).__name__}: removed {num_bad + num_nan} '
-                f'detection candidates with non-finite boxes or scores '
-                f'({num_nan} NaN scores, {num_bad} NaN/inf boxes or scores '
-                f'after the threshold) in image '
-                f"{img_meta.get('img_id')} ({img_meta.get('img_path')}); "
-                'the network outputs are corrupt (diverged weights?)')
-            results = results[finite]
-        return results
-
     def _predict_by_feat_single(self,
                                 cls_score_list: List[Tensor],
                                 bbox_pred_list: List[Tensor],
@@ -505,7 +483,7 @@ class FCOSCodeHead(FCOSHead):
             # otherwise the threshold sees the class score before the
             # centerness product, as mmdet FCOS and EmbedMask v3 do
             # (a NaN centerness without thresh_with_ctr passes the threshold
-            # and is caught after the product, in _remove_non_finite)
+            # and is caught after the product, in remove_non_finite)
             num_nan_scores = num_nan_scores + scores.isnan().any(1).sum()
             scores, labels, keep_idxs, filtered = filter_scores_and_topk(
                 scores, score_thr, nms_pre,
@@ -533,7 +511,10 @@ class FCOSCodeHead(FCOSHead):
         results.codes = torch.cat(mlvl_codes)
         results.points = priors[:, :2]
         results.strides = torch.cat(mlvl_strides)
-        results = self._remove_non_finite(results, num_nan_scores, img_meta)
+        # NMS orders NaN arbitrarily and the paste would spread it; the NMS
+        # that follows reads the host anyway
+        results = remove_non_finite(results, img_meta, type(self).__name__,
+                                    num_nan_scores, 'detection candidates')
         return self._bbox_post_process(
             results=results,
             cfg=cfg,

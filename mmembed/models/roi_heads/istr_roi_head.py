@@ -5,7 +5,6 @@ Shape shorthand: B images, Q queries, K classes, D code length, G GT
 instances of an image, P matched queries (all images), N detections of an
 image, S x S codec mask size, H x W output image.
 """
-import warnings
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -19,6 +18,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
+from ..utils.result_checks import remove_non_finite
 from ..utils.roi_ops import extract_roi_feats_traceable, roi_align_dtype
 
 # A coordinate bound for boxes fed to RoIAlign: far outside any image, small
@@ -322,20 +322,11 @@ class ISTRRoIHead(SparseRoIHead):
         ranks first, and NaN box deltas (infinite boxes are clipped to the
         image already). This reads one value on the host, after the masks
         are pasted: the box-to-mask path stays free of host syncs."""
-        finite = torch.isfinite(results.scores) & torch.isfinite(
-            results.bboxes).all(1)
-        num_bad = int((~finite).sum())
-        if num_bad:
-            warnings.warn(
-                f'{type(self).__name__}: removed {num_bad} detections with '
-                f'non-finite boxes or scores in image '
-                f"{img_meta.get('img_id')} "
-                f"({img_meta.get('img_path')}); the network outputs are "
-                'corrupt (diverged weights?)')
+        results = remove_non_finite(results, img_meta, type(self).__name__)
         score_thr = self.test_cfg.get('score_thr')
         if score_thr is not None:
-            return results[finite & (results.scores > score_thr)]
-        return results[finite] if num_bad else results
+            return results[results.scores > score_thr]
+        return results
 
     def predict_masks(self, boxes: Tensor, scores: Tensor, labels: Tensor,
                       codes: Tensor, batch_img_metas: List[dict],

@@ -23,3 +23,6 @@ __all__ += ['paste_box_masks']
 from .roi_ops import extract_roi_feats_traceable, roi_align_dtype  # noqa
 
 __all__ += ['extract_roi_feats_traceable', 'roi_align_dtype']
+from .result_checks import remove_non_finite  # noqa: E402
+
+__all__ += ['remove_non_finite']
