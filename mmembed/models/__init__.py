@@ -1,4 +1,5 @@
 # Copyright (c) mmembed authors. All rights reserved.
+from .backbones import *  # noqa: F401,F403
 from .dense_heads import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403

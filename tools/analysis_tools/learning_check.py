@@ -59,18 +59,24 @@ MODELS = {
     # the query-based pair (docs/istr.md#learning-check)
     'istr': 'configs/istr/istr_r18_fpn_fruits_nuts.py',
     'queryinst': 'configs/queryinst/queryinst_r18_fpn_fruits_nuts.py',
+    # the FPN vs SharpMask neck pair (docs/sharpmask.md#boundary-ap-on-
+    # fruits_nuts); run with --boundary-ap
+    'embedmask_sharpmask':
+    'configs/sharpmask/embedmask_r18_sharpmask_fruits_nuts.py',
 }
 # (ours, peer) pairs compared when both ran
 COMPARISONS = (('embedmask', 'condinst'), ('embedmask_v3', 'condinst'),
                ('embedmask_spatial', 'condinst'), ('blendmask', 'condinst'),
-               ('istr', 'queryinst'))
+               ('istr', 'queryinst'), ('embedmask_sharpmask', 'embedmask'))
 DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'condinst')
 AP_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP',
            'segm_mAP_50', 'segm_mAP_75')
+# written by BoundaryCocoMetric (--boundary-ap); None otherwise
+BOUNDARY_KEYS = ('boundary_mAP', 'boundary_mAP_50', 'boundary_mAP_75')
 # averaged over seeds; the AP keys and the training time also get a spread
-MEAN_KEYS = AP_KEYS + ('epochs', 'iterations', 'train_seconds',
+MEAN_KEYS = AP_KEYS + BOUNDARY_KEYS + ('epochs', 'iterations', 'train_seconds',
                        'seconds_per_iter', 'test_seconds', 'peak_rss_mib')
-STD_KEYS = AP_KEYS + ('train_seconds', )
+STD_KEYS = AP_KEYS + BOUNDARY_KEYS + ('train_seconds', )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -101,6 +107,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         'models are kept beside the ones trained now (a model trained now '
         'replaces its earlier entry) and the comparisons are recomputed; '
         'the merged report goes to --out')
+    parser.add_argument(
+        '--boundary-ap', action='store_true',
+        help='evaluate every model with BoundaryCocoMetric (mask AP and '
+        'boundary AP on the same results), as for the FPN vs SharpMask '
+        'neck pair: --models embedmask embedmask_sharpmask')
+    parser.add_argument(
+        '--sharpmask-figure', default='docs/_static/sharpmask_fruits_nuts.png',
+        help='picture of the FPN model\'s masks (top row) over the SharpMask '
+        'neck model\'s (bottom row) when both ran ("" to skip)')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--result-json', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -131,6 +146,9 @@ def run_worker(args: argparse.Namespace) -> None:
     cfg.log_level = 'WARNING'
     if args.epochs:
         set_epochs(cfg, args.epochs)
+    if args.boundary_ap:
+        for key in ('val_evaluator', 'test_evaluator'):
+            cfg[key] = dict(cfg[key], type='BoundaryCocoMetric')
     runner = Runner.from_cfg(cfg)
     start = time.perf_counter()
     runner.train()
@@ -152,7 +170,7 @@ def run_worker(args: argparse.Namespace) -> None:
         torch_threads=torch.get_num_threads(),
         checkpoint=osp.join(args.work_dir,
                             f'epoch_{cfg.train_cfg.max_epochs}.pth'),
-        **{k: metrics.get(f'coco/{k}') for k in AP_KEYS})
+        **{k: metrics.get(f'coco/{k}') for k in AP_KEYS + BOUNDARY_KEYS})
     with open(args.result_json, 'w') as f:
         json.dump(result, f, indent=2)
 
@@ -178,9 +196,9 @@ def ensure_codec(config: str) -> None:
     subprocess.run(cmd, check=True)
 
 
-def draw_predictions(config: str, checkpoint: str, out_file: str,
-                     images: List[str]) -> None:
-    """A row of images with a model's predicted masks (score > 0.3)."""
+def _prediction_row(config: str, checkpoint: str, images: List[str]):
+    """One model's predicted masks (score > 0.3) on ``images``, side by
+    side: an RGB array of 300 x (400 * len(images))."""
     import cv2
     import numpy as np
     from mmdet.apis import inference_detector, init_detector
@@ -198,10 +216,24 @@ def draw_predictions(config: str, checkpoint: str, out_file: str,
             'pred', img, data_sample=result, draw_gt=False, show=False,
             pred_score_thr=0.3)
         panels.append(cv2.resize(vis.get_image(), (400, 300)))
+    return np.concatenate(panels, axis=1)
+
+
+def draw_rows(models: List[tuple], out_file: str, images: List[str]) -> None:
+    """One row of predictions per ``(config, checkpoint)``, top to
+    bottom, written to ``out_file``."""
+    import cv2
+    import numpy as np
+    rows = [_prediction_row(config, ckpt, images) for config, ckpt in models]
     os.makedirs(osp.dirname(out_file) or '.', exist_ok=True)
     cv2.imwrite(out_file,
-                cv2.cvtColor(np.concatenate(panels, axis=1),
-                             cv2.COLOR_RGB2BGR))
+                cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+
+
+def draw_predictions(config: str, checkpoint: str, out_file: str,
+                     images: List[str]) -> None:
+    """A row of images with a model's predicted masks (score > 0.3)."""
+    draw_rows([(config, checkpoint)], out_file, images)
 
 
 def summarize_runs(runs: List[dict], seeds: List[int]) -> dict:
@@ -237,7 +269,9 @@ def compare_models(ours: dict, peer: dict) -> dict:
     (``None`` with fewer than 2 runs per model: no spread, no verdict)."""
     report = {}
     enough = len(ours['runs']) > 1 and len(peer['runs']) > 1
-    for key in ('segm_mAP', 'bbox_mAP'):
+    for key in ('segm_mAP', 'bbox_mAP', 'boundary_mAP'):
+        if ours.get(key) is None or peer.get(key) is None:
+            continue
         diff = ours[key] - peer[key]
         spread = ours['std'][key] + peer['std'][key]
         report[f'{key}_diff'] = round(diff, 3)
@@ -281,6 +315,8 @@ def main(argv=None) -> int:
                    '--seed', str(seed)]
             if args.epochs:
                 cmd += ['--epochs', str(args.epochs)]
+            if args.boundary_ap:
+                cmd.append('--boundary-ap')
             print(f'[learning_check] training {name} (seed {seed}): '
                   f'{MODELS[name]}', flush=True)
             subprocess.run(cmd, check=True)
@@ -310,6 +346,8 @@ def main(argv=None) -> int:
             mmdet=mmdet.__version__),
         seeds=seeds,
         models=results)
+    if args.boundary_ap:
+        report['evaluator'] = 'BoundaryCocoMetric (dilation_ratio 0.02)'
     if args.merge_into:
         report['merged_from'] = args.merge_into
     for name, peer in COMPARISONS:
@@ -330,6 +368,11 @@ def main(argv=None) -> int:
             draw_predictions(MODELS[name], results[name]['checkpoint'],
                              figure, images)
             print(f'[learning_check] wrote {figure}')
+    pair = ('embedmask', 'embedmask_sharpmask')
+    if args.sharpmask_figure and set(pair) <= set(results):
+        draw_rows([(MODELS[name], results[name]['checkpoint'])
+                   for name in pair], args.sharpmask_figure, images)
+        print(f'[learning_check] wrote {args.sharpmask_figure}')
     return 0
 
 

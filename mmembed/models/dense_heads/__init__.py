@@ -11,3 +11,8 @@ __all__ = [
 from .istr_rpn_head import ISTREmbeddingRPNHead  # noqa: E402
 
 __all__ += ['ISTREmbeddingRPNHead']
+from .deepmask_head import DeepMaskHead  # noqa: E402
+from .sharpmask_refinement_head import (  # noqa: E402
+    SharpMaskRefinementHead, crop_windows)
+
+__all__ += ['DeepMaskHead', 'SharpMaskRefinementHead', 'crop_windows']

@@ -28,7 +28,7 @@ def mmdet_paste(probs, boxes, out_size):
     return pasted
 
 
-@pytest.mark.parametrize('impl', ['dense', 'ragged'])
+@pytest.mark.parametrize('impl', ['dense', 'ragged', 'separable'])
 @pytest.mark.parametrize('mask_shape', [(28, 28), (56, 56), (14, 9)])
 def test_equals_mmdet_do_paste_mask(mask_shape, impl):
     probs, boxes = random_case(12, mask_shape)
@@ -44,7 +44,7 @@ def test_equals_mmdet_do_paste_mask(mask_shape, impl):
     assert masks.any()
 
 
-@pytest.mark.parametrize('impl', ['dense', 'ragged'])
+@pytest.mark.parametrize('impl', ['dense', 'ragged', 'separable'])
 def test_flipped_boxes_follow_mmdet_and_empty_boxes_give_empty_masks(impl):
     """A box with x2 < x1 samples its map mirrored, as in mmdet. A box of
     zero width or height is an empty mask; mmdet instead replaces its
@@ -70,12 +70,12 @@ def test_large_boxes_reach_half_a_cell_outside():
     boxes = torch.tensor([[20., 10., 60., 50.]])
     want = mmdet_paste(probs, boxes, (70, 90))
     assert want[0, 30, 16] > 0  # 4 px left of the box
-    for impl in ('dense', 'ragged'):
+    for impl in ('dense', 'ragged', 'separable'):
         got = paste_box_masks(probs, boxes, (70, 90), thr=None, impl=impl)
         torch.testing.assert_close(got, want, rtol=0, atol=2e-6)
 
 
-@pytest.mark.parametrize('impl', ['dense', 'ragged'])
+@pytest.mark.parametrize('impl', ['dense', 'ragged', 'separable'])
 def test_chunking_does_not_change_the_result(impl):
     probs, boxes = random_case(9)
     whole = paste_box_masks(probs, boxes, OUT, thr=0.5, impl=impl)
