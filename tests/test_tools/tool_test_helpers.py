@@ -73,6 +73,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+COCO128_JSON = osp.normpath(
+    osp.join(REPO_ROOT, '..', 'shared', 'data', 'coco128', 'annotations',
+             'instances_train2017.json'))
+# applied by the test modules that read coco128 (module `pytestmark`)
+requires_coco128 = pytest.mark.skipif(
+    not osp.isfile(COCO128_JSON), reason=f'coco128 not found at {COCO128_JSON}')
+
 # applied by the test modules that read fruits_nuts (module `pytestmark`)
 requires_fruits_nuts = pytest.mark.skipif(
     not osp.isfile(osp.join(DATA_ROOT, 'trainval.json')),
