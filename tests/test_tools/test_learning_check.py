@@ -174,3 +174,47 @@ def test_merge_into_keeps_earlier_models_and_recomputes(tmp_path,
     with pytest.raises(SystemExit, match='same seeds'):
         tool.main(['--models', 'embedmask_v3', '--seeds', '0', '--out',
                    str(merged), '--merge-into', str(first), '--figure', ''])
+
+
+def test_boundary_pair_passes_the_flag_compares_boundary_ap_and_reuses(
+        tmp_path, monkeypatch):
+    """--boundary-ap reaches every worker; the neck pair is compared on
+    boundary AP too; --reuse-runs reads a finished run instead of training
+    it again."""
+    tool = load_tool()
+    calls = []
+    real_run = tool.subprocess.run
+
+    def stub(cmd, *args, **kwargs):
+        if '--worker' not in cmd:
+            return real_run(cmd, *args, **kwargs)
+        assert '--boundary-ap' in cmd
+        config = cmd[cmd.index('--worker') + 1]
+        seed = int(cmd[cmd.index('--seed') + 1])
+        calls.append((osp.basename(config), seed))
+        run = fake_run(0.8)
+        run['boundary_mAP'] = 0.7 if 'sharpmask' in config else 0.6
+        run['boundary_mAP'] += 0.01 * seed
+        with open(cmd[cmd.index('--result-json') + 1], 'w') as f:
+            json.dump(run, f)
+
+    monkeypatch.setattr(tool.subprocess, 'run', stub)
+    work = tmp_path / 'work'
+    # embedmask seed 0 finished in an earlier, interrupted check
+    done = work / 'embedmask' / 'seed0'
+    done.mkdir(parents=True)
+    earlier = dict(fake_run(0.8), boundary_mAP=0.6)
+    (done / 'result.json').write_text(json.dumps(earlier))
+    out = tmp_path / 'boundary.json'
+    assert tool.main([
+        '--models', 'embedmask', 'embedmask_sharpmask', '--boundary-ap',
+        '--seeds', '0', '1', '--reuse-runs', '--work-dir', str(work),
+        '--out', str(out), '--figure', '', '--sharpmask-figure', ''
+    ]) == 0
+    assert ('embedmask_r18_fpn_fruits_nuts.py', 0) not in calls
+    assert len(calls) == 3
+    report = json.loads(out.read_text())
+    verdict = report['embedmask_sharpmask_vs_embedmask']
+    assert verdict['boundary_mAP_diff'] == pytest.approx(0.1)
+    assert verdict['boundary_mAP_diff_is_real'] is True
+    assert report['models']['embedmask']['std']['boundary_mAP'] > 0

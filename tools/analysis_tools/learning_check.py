@@ -116,6 +116,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--sharpmask-figure', default='docs/_static/sharpmask_fruits_nuts.png',
         help='picture of the FPN model\'s masks (top row) over the SharpMask '
         'neck model\'s (bottom row) when both ran ("" to skip)')
+    parser.add_argument(
+        '--reuse-runs', action='store_true',
+        help='a run whose result.json is already in its work dir (same '
+        '--work-dir, model and seed: an interrupted check) is read instead '
+        'of trained again')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--result-json', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -310,6 +315,12 @@ def main(argv=None) -> int:
             work_dir = osp.join(args.work_dir, name, f'seed{seed}')
             os.makedirs(work_dir, exist_ok=True)
             result_json = osp.join(work_dir, 'result.json')
+            if args.reuse_runs and osp.isfile(result_json):
+                with open(result_json) as f:
+                    runs.append(json.load(f))
+                print(f'[learning_check] {name} seed {seed}: reusing '
+                      f'{result_json}', flush=True)
+                continue
             cmd = [sys.executable, __file__, '--worker', MODELS[name],
                    '--work-dir', work_dir, '--result-json', result_json,
                    '--seed', str(seed)]
