@@ -113,7 +113,7 @@ def matching_churn(model, inputs, samples) -> Dict[int, List[float]]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
-    from mmengine.config import Config, DictAction  # noqa: F401
+    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner, load_checkpoint
 

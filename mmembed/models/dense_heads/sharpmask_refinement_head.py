@@ -11,7 +11,7 @@ adds the window-code start, the per-window skip crops and the final conv.
 Shapes: N windows; skip stage j = 0..3 (C4, C3, C2, C1: strides 16, 8, 4,
 2), t_j = 2^j; a window is fSz * t_j cells of stage j (10, 20, 40, 80).
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import torch
 import torch.nn as nn
