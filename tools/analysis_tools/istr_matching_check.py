@@ -30,6 +30,8 @@ import statistics
 import sys
 from typing import Dict, List
 
+from mmengine.config import DictAction
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -39,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='training images measured (one pass)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', default=None, help='JSON report')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='key=value overrides (as tools/train.py)')
     return parser.parse_args(argv)
 
@@ -122,8 +124,7 @@ def main(argv=None) -> int:
     register_all_modules(init_default_scope=True)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        cfg.merge_from_dict(dict(opt.split('=', 1) for opt in
-                                 args.cfg_options))
+        cfg.merge_from_dict(args.cfg_options)
     init_default_scope('mmdet')
     torch.manual_seed(args.seed)
     from mmdet.registry import MODELS
