@@ -90,7 +90,9 @@ def matching_churn(model, inputs, samples) -> Dict[int, List[float]]:
             first = real_assign(pred_instances, gt_instances, img_meta,
                                 **kwargs)
             again = gt_instances.clone()
-            again.mask_codes = real_encode(last_targets['masks'])
+            again.mask_codes = real_encode(
+                last_targets['masks'],
+                random=None if roi_head.match_random_soft_targets else False)
             second = real_assign(pred_instances, again, img_meta, **kwargs)
             num_gts = len(gt_instances)
             if num_gts:

@@ -85,12 +85,22 @@ class ISTRRoIHead(SparseRoIHead):
     Args:
         mask_codec: codec config (``encode`` / ``decode``, ``code_dim``,
             ``mask_size``).
+        match_random_soft_targets: encode the GT masks for the matching
+            cost with the codec's random soft targets (True, the official
+            code: fresh noise at every call, so the cost of a pair changes
+            between iterations) or deterministically (False: the codec's
+            lowest soft target everywhere; the losses keep the random
+            targets). See docs/istr.md#why-istr-trails-queryinst-here.
         **kwargs: go to :class:`SparseRoIHead` (``bbox_head`` = per-stage
             ``ISTRStageHead`` configs, no ``mask_head``; a stage head config
             without ``code_dim`` gets the codec's).
     """
 
-    def __init__(self, *, mask_codec: ConfigType, **kwargs) -> None:
+    def __init__(self,
+                 *,
+                 mask_codec: ConfigType,
+                 match_random_soft_targets: bool = True,
+                 **kwargs) -> None:
         if kwargs.get('mask_head') is not None:
             raise ValueError('ISTRRoIHead predicts masks from codes in its '
                              'stage heads; remove mask_head / '
@@ -108,6 +118,7 @@ class ISTRRoIHead(SparseRoIHead):
             ]
         super().__init__(**kwargs)
         self.mask_codec = codec
+        self.match_random_soft_targets = match_random_soft_targets
         for stage, head in enumerate(self.bbox_head):
             if getattr(head, 'code_dim', None) != self.mask_codec.code_dim:
                 raise ValueError(
@@ -233,7 +244,9 @@ class ISTRRoIHead(SparseRoIHead):
             gt_match = InstanceData(
                 bboxes=get_box_tensor(gt.bboxes),
                 labels=gt.labels,
-                mask_codes=self.mask_codec.encode(gt.mask_targets))
+                mask_codes=self.mask_codec.encode(
+                    gt.mask_targets,
+                    random=None if self.match_random_soft_targets else False))
             proposals = bbox_results['detached_proposals'][img_id]
             pred = InstanceData(
                 bboxes=proposals,

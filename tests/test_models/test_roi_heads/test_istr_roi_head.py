@@ -227,6 +227,36 @@ def test_loss_keys_finite_and_every_parameter_gets_a_gradient():
             'roi_head.mask_codec.means'} <= set(keys)
 
 
+@pytest.mark.parametrize('random_match', [True, False])
+def test_matching_encoding_is_random_or_deterministic(random_match):
+    """match_random_soft_targets=False encodes the GT masks for the
+    matching cost without noise (the losses keep the random targets)."""
+    cfg = tiny_istr_cfg()
+    cfg.roi_head.match_random_soft_targets = random_match
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    codec = model.roi_head.mask_codec
+    calls = []
+    real_encode = codec.encode
+
+    def encode(masks, *args, **kwargs):
+        calls.append(kwargs.get('random'))
+        return real_encode(masks, *args, **kwargs)
+
+    codec.encode = encode
+    model(**model.data_preprocessor(tiny_batch(), True), mode='loss')
+    # 2 images x 2 stages of matching encode deterministically when asked;
+    # the loss encodings (one per stage) stay random
+    assert len(calls) == 6
+    assert calls.count(False) == (0 if random_match else 4)
+    assert calls.count(None) == (6 if random_match else 2)
+    masks = (torch.rand(3, 14, 14) > 0.5).float()
+    torch.testing.assert_close(real_encode(masks, random=False),
+                               real_encode(masks, random=False))
+    assert not torch.allclose(real_encode(masks), real_encode(masks))
+
+
 def test_boxes_are_detached_between_stages():
     """Stage 1's losses must not reach stage 0's box regressor through the
     boxes (only through the query features, as ISTR)."""

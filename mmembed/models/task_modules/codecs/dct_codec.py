@@ -87,13 +87,14 @@ class DCTMaskCodec(nn.Module):
 
     def encode(self,
                masks: Tensor,
-               generator: Optional[torch.Generator] = None) -> Tensor:
+               generator: Optional[torch.Generator] = None,
+               random: Optional[bool] = None) -> Tensor:
         """Codes of masks.
 
         Args:
             masks: (N, S, S) float in [0, 1] (binary GT masks in their box).
-            generator: unused (the DCT code is deterministic); accepted so
-                every codec has the same signature.
+            generator, random: unused (the DCT code is deterministic);
+                accepted so every codec has the same signature.
 
         Returns:
             (N, D) float codes.

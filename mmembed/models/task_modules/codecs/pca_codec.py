@@ -161,12 +161,16 @@ class PCAMaskCodec(nn.Module):
 
     def encode(self,
                masks: Tensor,
-               generator: Optional[torch.Generator] = None) -> Tensor:
+               generator: Optional[torch.Generator] = None,
+               random: Optional[bool] = None) -> Tensor:
         """Whitened codes of masks.
 
         Args:
             masks: (N, S, S) float in [0, 1] (binary GT masks in their box).
             generator: random source of the soft targets (None: global).
+            random: overrides ``random_soft_targets`` for this call (ISTR's
+                matching can use the deterministic encoding, see
+                ``ISTRRoIHead(match_random_soft_targets=...)``).
 
         Returns:
             (N, D) float codes (about unit variance per dimension).
@@ -174,7 +178,8 @@ class PCAMaskCodec(nn.Module):
         check_masks(masks, self.mask_size, type(self).__name__)
         logits = soft_mask_logits(
             masks.flatten(1).float(), self.value_range,
-            self.random_soft_targets, generator)
+            self.random_soft_targets if random is None else random,
+            generator)
         codes = (logits - self.means) @ self.components.t()
         return codes / self.explained_variances.sqrt()
 
