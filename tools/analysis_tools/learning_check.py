@@ -59,6 +59,11 @@ MODELS = {
     # the query-based pair (docs/istr.md#learning-check)
     'istr': 'configs/istr/istr_r18_fpn_fruits_nuts.py',
     'queryinst': 'configs/queryinst/queryinst_r18_fpn_fruits_nuts.py',
+    # ISTR ablations, not run by default (docs/istr.md#why-istr-trails-
+    # queryinst-here)
+    'istr_det_match': 'configs/istr/istr_r18_fpn_det_match_fruits_nuts.py',
+    'istr_sparse_queries':
+    'configs/istr/istr_r18_fpn_sparse_queries_fruits_nuts.py',
     # the FPN vs SharpMask neck pair (docs/sharpmask.md#boundary-ap-on-
     # fruits_nuts); run with --boundary-ap
     'embedmask_sharpmask':
@@ -67,7 +72,9 @@ MODELS = {
 # (ours, peer) pairs compared when both ran
 COMPARISONS = (('embedmask', 'condinst'), ('embedmask_v3', 'condinst'),
                ('embedmask_spatial', 'condinst'), ('blendmask', 'condinst'),
-               ('istr', 'queryinst'), ('embedmask_sharpmask', 'embedmask'))
+               ('istr', 'queryinst'), ('istr_det_match', 'queryinst'),
+               ('istr_sparse_queries', 'queryinst'),
+               ('embedmask_sharpmask', 'embedmask'))
 DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'condinst')
 AP_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP',
            'segm_mAP_50', 'segm_mAP_75')
