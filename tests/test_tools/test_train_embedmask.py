@@ -32,6 +32,24 @@ def test_embedmask_trains_five_iterations_and_tests(tmp_path):
     assert proc.returncode == 0, explain(proc)
     assert 'coco/segm_mAP' in proc.stdout + proc.stderr
 
+    # mask quality of the matched detections (the same checkpoint twice:
+    # two models, identical numbers, every one in range)
+    out = str(tmp_path / 'quality.json')
+    ckpt = osp.join(work_dir, 'iter_5.pth')
+    proc = run_tool([
+        'tools/analysis_tools/matched_mask_quality.py', '--model', 'a',
+        CONFIG, ckpt, '--model', 'b', CONFIG, ckpt, '--score-thr', '0',
+        '--out', out
+    ])
+    assert proc.returncode == 0, explain(proc)
+    report = json.load(open(out))
+    a, b = report['models']['a'], report['models']['b']
+    assert a['gts'] == 165 and 0 <= a['found'] <= 1
+    for key in ('found', 'mask_iou', 'boundary_iou'):
+        assert a[key] == b[key]
+    if a['found'] > 0:
+        assert 0.5 <= a['mask_iou'] <= 1 and 0 <= a['boundary_iou'] <= 1
+
 
 def _find(root, name):
     import glob
