@@ -81,6 +81,18 @@ class SharpMaskRefinementHead(BaseModule):
             k //= 2
         self.final = _conv3x3(k, 1, padding_mode, None, False)
 
+    def init_weights(self) -> None:
+        """Torch7's default initialisation, as the release's refinement
+        starts from: every conv and Linear uniform in +-1 / sqrt(fan_in)
+        (PyTorch's own ``reset_parameters``), not mmcv's Kaiming init of
+        ``ConvModule``, whose activations grow through the ten convs of the
+        path (mask logits of ~20 at the start instead of ~0.1)."""
+        super().init_weights()
+        if self.init_cfg is None:
+            for module in self.modules():
+                if isinstance(module, (nn.Conv2d, nn.Linear)):
+                    module.reset_parameters()
+
     @property
     def out_size(self) -> int:
         """Side of the output mask (160 for the release)."""
