@@ -31,7 +31,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + ann_file)
 test_evaluator = val_evaluator
 
-max_iters = 600
+max_iters = 400
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(
     _delete_=True,

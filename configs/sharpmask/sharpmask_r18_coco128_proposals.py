@@ -28,7 +28,7 @@ train_pipeline = [
                     'patch_has_mask')),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-load_from = 'work_dirs/deepmask_r18_coco128_proposals/iter_600.pth'
+load_from = 'work_dirs/deepmask_r18_coco128_proposals/iter_400.pth'
 custom_hooks = [dict(type='FreezeExceptHook', trainable=['refine_head'])]
 max_iters = 300
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
