@@ -110,7 +110,14 @@ def matching_churn(model, inputs, samples) -> Dict[int, List[float]]:
     codec.encode = recording_encode
     for stage, assigner in enumerate(roi_head.bbox_assigner):
         wrap(stage, assigner)
-    model.loss(inputs, samples)
+    try:
+        model.loss(inputs, samples)
+    finally:
+        # unwrap, or the next image would wrap the wrappers (and every
+        # level doubles the assignments)
+        del codec.encode
+        for assigner in roi_head.bbox_assigner:
+            del assigner.assign
     return churn
 
 

@@ -290,10 +290,11 @@ def compare_models(ours: dict, peer: dict) -> dict:
         report[f'{key}_spread'] = round(spread, 3)
         report[f'{key}_diff_is_real'] = abs(diff) > spread if enough \
             else None
-    report['train_time_ratio'] = round(
-        ours['train_seconds'] / peer['train_seconds'], 3)
-    report['peak_memory_ratio'] = round(
-        ours['peak_rss_mib'] / peer['peak_rss_mib'], 3)
+    # a run recovered from a crashed worker may lack its timing / memory
+    for key, name in (('train_seconds', 'train_time_ratio'),
+                      ('peak_rss_mib', 'peak_memory_ratio')):
+        report[name] = round(ours[key] / peer[key], 3) if ours.get(
+            key) and peer.get(key) else None
     return report
 
 
