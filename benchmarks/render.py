@@ -349,6 +349,56 @@ def _plots(tag: str, report: dict, static: str) -> List[str]:
     return files
 
 
+def _mean_std(entry: dict, key: str) -> str:
+    """``mean +- std`` of a learning-check key ('-' when absent)."""
+    if entry.get(key) is None:
+        return '-'
+    std = entry.get('std', {}).get(key)
+    return _fmt(entry[key], 3) + (f' ± {std:.3f}' if std else '')
+
+
+def _learning_section(path: str, lc: dict) -> str:
+    """One learning-check report as a table: AP with its spread over the
+    seeds; for the fine-tune protocol the held-out photos first, then the
+    training photos, and boundary AP where it was measured."""
+    finetune = lc.get('protocol') == 'finetune'
+    header = ['model', 'seeds', 'bbox mAP', 'segm mAP']
+    keys = ['bbox_mAP', 'segm_mAP']
+    if any(r.get('boundary_mAP') is not None for r in lc['models'].values()):
+        header.append('boundary mAP')
+        keys.append('boundary_mAP')
+    if finetune:
+        header = [h if h in ('model', 'seeds') else f'held-out {h}'
+                  for h in header]
+        header += ['train-photo bbox mAP', 'train-photo segm mAP']
+        keys += ['train_bbox_mAP', 'train_segm_mAP']
+    header += ['iterations', 'train s', 'peak RSS MiB']
+    rows = []
+    for name, r in lc['models'].items():
+        rows.append([name, str(len(r.get('runs', [r])))] +
+                    [_mean_std(r, k) for k in keys] +
+                    [str(r['iterations']), _fmt(r['train_seconds'], 0),
+                     _fmt(r['peak_rss_mib'], 0)])
+    text = (f'`{osp.relpath(path, REPO)}` '
+            f"({lc['description']}; torch {lc['machine']['torch']}):\n\n" +
+            _table(header, rows) + '\n')
+    verdicts = [(k, v) for k, v in lc.items() if '_vs_' in k]
+    if verdicts:
+        vrows = [[k.replace('_vs_', ' vs '),
+                  _fmt(v.get('segm_mAP_diff'), 3),
+                  _fmt(v.get('segm_mAP_spread'), 3),
+                  str(v.get('segm_mAP_diff_is_real')),
+                  _fmt(v.get('bbox_mAP_diff'), 3),
+                  str(v.get('bbox_mAP_diff_is_real')),
+                  _fmt(v.get('boundary_mAP_diff'), 3)]
+                 for k, v in verdicts]
+        text += '\nDifferences (real only beyond the sum of the two standard '\
+                'deviations):\n\n' + _table(
+                    ['pair', 'segm diff', 'spread', 'real', 'bbox diff',
+                     'real', 'boundary diff'], vrows) + '\n'
+    return text
+
+
 def render(results_dir: str = osp.join(HERE, 'results'),
            doc: str = DOC,
            notes_path: str = osp.join(HERE, 'notes.md')) -> str:
@@ -418,19 +468,7 @@ def render(results_dir: str = osp.join(HERE, 'results'),
     for path in learning_files:
         with open(path) as f:
             lc = json.load(f)
-        rows = [[
-            name, _fmt(r['bbox_mAP'], 3), _fmt(r['segm_mAP'], 3),
-            _fmt(r['segm_mAP_50'], 3), _fmt(r['segm_mAP_75'], 3),
-            str(r['iterations']), _fmt(r['train_seconds'], 0),
-            _fmt(r['seconds_per_iter']), _fmt(r['peak_rss_mib'], 0)
-        ] for name, r in lc['models'].items()]
-        parts.append(
-            f'`{osp.relpath(path, REPO)}` '
-            f"({lc['description']}; torch {lc['machine']['torch']}):\n\n" +
-            _table([
-                'model', 'bbox mAP', 'segm mAP', 'segm mAP50', 'segm mAP75',
-                'iterations', 'train s', 's / iter', 'peak RSS MiB'
-            ], rows) + '\n')
+        parts.append(_learning_section(path, lc))
     text = '\n'.join(parts)
     with open(doc, 'w') as f:
         f.write(text)

@@ -26,7 +26,7 @@ HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
 sys.path.insert(0, HERE)
 
-GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx')
+GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx', 'lite0')
 LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'fcos',
                   'condinst', 'mask_rcnn', 'yolact', 'istr', 'queryinst',
                   'embedmask_sharpmask', 'mask_rcnn_sharpmask')
@@ -139,6 +139,17 @@ def plan(args: argparse.Namespace, device: str) -> List[tuple]:
                 jobs.append(('lovasz', 'lovasz',
                              dict(num_inst=num, height=height, width=width,
                                   device=device, repeats=2 if quick else 5)))
+    if 'lite0' in args.only:
+        # the Lite0 configs at their own 640-pixel input, next to their R-50
+        # twins and the mmdet peers on Lite0 at the same size
+        from workers import LITE0_PAIRS, LITE0_SHORT_SIDE
+        names = []
+        for lite, (twin, peer) in LITE0_PAIRS.items():
+            names += [n for n in (lite, twin, peer) if n not in names]
+        for name in wanted(names):
+            jobs.append(('lite0', 'inference',
+                         dict(name=name, scale=scale_for(LITE0_SHORT_SIDE),
+                              device=device, repeats=reps)))
     if 'onnx' in args.only and not cuda:
         # ONNX Runtime's CPU provider against PyTorch on the same CPU
         jobs.append(('onnx', 'onnx',
@@ -284,6 +295,16 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
             row['embedmask_v3_over_embedmask'] = (v3['median_ms'] /
                                                   ours['median_ms'])
         summary[f'latency_{short}'] = row
+    lite0 = {r['model']: r for r in results.get('lite0', [])}
+    if lite0:
+        from workers import LITE0_PAIRS
+        row = {}
+        for lite, (twin, peer) in LITE0_PAIRS.items():
+            for other in (twin, peer):
+                if lite in lite0 and other in lite0:
+                    row[f'{lite}_over_{other}'] = (
+                        lite0[lite]['median_ms'] / lite0[other]['median_ms'])
+        summary['lite0_latency_640'] = row
     train = {r['model']: r for r in results.get('train_step', [])}
     if 'istr' in train and 'queryinst' in train:
         summary['train_time_istr_over_queryinst'] = (

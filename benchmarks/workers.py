@@ -43,7 +43,30 @@ MODELS: Dict[str, Tuple[str, str]] = {
     # query-based, 6 stages each; queries = N (see force_detections)
     'istr': ('configs/istr/istr_r50_fpn_3x_coco.py', 'query'),
     'queryinst': ('mmdet::queryinst/queryinst_r50_fpn_1x_coco.py', 'query'),
+    # EfficientNet-Lite0 twins (ImageNet weights from the installed package)
+    # and the mmdet peers on the same backbone: the 'lite0' group
+    'embedmask_lite0': ('configs/embedmask/embedmask_lite0_fpn_1x_coco.py',
+                        'fcos'),
+    'blendmask_lite0': ('configs/blendmask/blendmask_lite0_fpn_1x_coco.py',
+                        'fcos'),
+    'embedmask_sharpmask_lite0': ('configs/sharpmask/embedmask_lite0_'
+                                  'sharpmask_1x_coco.py', 'fcos'),
+    'istr_lite0': ('configs/istr/istr_lite0_fpn_3x_coco.py', 'query'),
+    'condinst_lite0': ('configs/condinst/condinst_lite0_fpn_1x_coco.py',
+                       'fcos'),
+    'queryinst_lite0': ('configs/queryinst/queryinst_lite0_fpn_1x_coco.py',
+                        'query'),
+    'mask_rcnn_lite0': ('configs/mask_rcnn/mask-rcnn_lite0_fpn_1x_coco.py',
+                        'rcnn'),
 }
+# Lite0 model -> (its R-50 twin, the mmdet peer on Lite0)
+LITE0_PAIRS = {
+    'embedmask_lite0': ('embedmask', 'condinst_lite0'),
+    'blendmask_lite0': ('blendmask', 'condinst_lite0'),
+    'embedmask_sharpmask_lite0': ('embedmask_sharpmask', 'embedmask_lite0'),
+    'istr_lite0': ('istr', 'queryinst_lite0'),
+}
+LITE0_SHORT_SIDE = 640  # the Lite0 configs' input size
 YOLACT_SIZE = 550  # YOLACT's own square input; it is never resized to 800
 
 

@@ -6,7 +6,7 @@
 # The codec is then stored in every checkpoint: testing needs no npz.
 _base_ = [
     '../_base_/models/istr_r50_fpn.py',
-    'mmdet::_base_/datasets/coco_instance.py',
+    '../_base_/datasets/coco_instance.py',
     'mmdet::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmembed'], allow_failed_imports=False)

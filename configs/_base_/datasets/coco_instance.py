@@ -6,7 +6,10 @@
 # `mmembed.utils.update_data_root(cfg, new_root)` (overriding only the
 # `data_root` variable with --cfg-options does not change the already
 # computed paths).
-dataset_type = 'CocoDataset'
+# mmembed's CocoDataset that reports what it drops (mmembed.datasets), and
+# CocoMetric that refuses to score images it was not shown
+# (mmembed.evaluation); both need custom_imports=['mmembed'].
+dataset_type = 'CheckedCocoDataset'
 data_root = 'data/coco/'
 
 # None = read from the local disk; set e.g. a petrel/S3 backend here.
@@ -64,7 +67,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
-    type='CocoMetric',
+    type='CheckedCocoMetric',
     ann_file=data_root + 'annotations/instances_val2017.json',
     metric=['bbox', 'segm'],
     format_only=False,

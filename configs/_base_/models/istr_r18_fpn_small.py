@@ -24,4 +24,6 @@ model = dict(
             dynamic_conv_cfg=dict(
                 in_channels=channels, feat_channels=16,
                 out_channels=channels))),
-    test_cfg=dict(rcnn=dict(max_per_img=50)))
+    # as many detections per image as the QueryInst peer keeps (100: all
+    # queries), so the learning check compares AP at the same budget
+    test_cfg=dict(rcnn=dict(max_per_img=100)))

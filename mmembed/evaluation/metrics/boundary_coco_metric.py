@@ -19,12 +19,12 @@ from typing import Dict, List, Sequence
 import numpy as np
 import pycocotools.mask as mask_utils
 from mmdet.datasets.api_wrappers import COCOeval
-from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
 from mmengine.fileio import load
 from mmengine.logging import MMLogger
 
 from ..functional import mask_to_boundary
+from .checked_coco_metric import CheckedCocoMetric
 
 # indices of COCOeval.stats, as mmdet's CocoMetric
 STATS_INDEX = dict(mAP=0, mAP_50=1, mAP_75=2, mAP_s=3, mAP_m=4, mAP_l=5)
@@ -91,8 +91,9 @@ class BoundaryCOCOeval(COCOeval):
 
 
 @METRICS.register_module()
-class BoundaryCocoMetric(CocoMetric):
-    """mmdet's :class:`CocoMetric` plus boundary AP.
+class BoundaryCocoMetric(CheckedCocoMetric):
+    """mmdet's :class:`CocoMetric` plus boundary AP (and the image
+    coverage check of :class:`CheckedCocoMetric`).
 
     Computes what ``CocoMetric`` computes for ``metric`` (which must include
     ``'segm'``), then boundary AP on the same mask results, reported as

@@ -3,13 +3,17 @@
 # twin of configs/_base_/datasets/coco_instance.py (layout and data_root
 # notes there).
 from mmcv.transforms import LoadImageFromFile
-from mmdet.datasets import AspectRatioBatchSampler, CocoDataset
+from mmdet.datasets import AspectRatioBatchSampler
 from mmdet.datasets.transforms import (LoadAnnotations, PackDetInputs,
                                        RandomFlip, Resize)
-from mmdet.evaluation import CocoMetric
 from mmengine.dataset import DefaultSampler
 
-dataset_type = CocoDataset
+from mmembed.datasets import CheckedCocoDataset
+from mmembed.evaluation import CheckedCocoMetric
+
+# mmembed's CocoDataset that reports what it drops, and CocoMetric that
+# refuses to score images it was not shown
+dataset_type = CheckedCocoDataset
 data_root = 'data/coco/'
 
 # None = read from the local disk; set e.g. a petrel/S3 backend here.
@@ -64,7 +68,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
-    type=CocoMetric,
+    type=CheckedCocoMetric,
     ann_file=data_root + 'annotations/instances_val2017.json',
     metric=['bbox', 'segm'],
     format_only=False,

@@ -1,0 +1,25 @@
+# mmdet's CondInst on EfficientNet-Lite0: the peer of the Lite0 EmbedMask and BlendMask configs (benchmarks).
+# EfficientNet-Lite0 (ImageNet weights from the installed package) + FPN at
+# a 640-pixel shorter side, for low-power devices; everything else, the
+# schedule included, is mmdet::condinst/condinst_r50_fpn_ms-poly-90k_coco_instance.py.
+# Parts: configs/_base_/lite0/lite0_coco_parts.py.
+_base_ = [
+    'mmdet::condinst/condinst_r50_fpn_ms-poly-90k_coco_instance.py',
+    '../_base_/lite0/lite0_coco_parts.py',
+]
+model = dict(
+    data_preprocessor={{_base_.lite0_data_preprocessor}},
+    backbone={{_base_.lite0_backbone}},
+    neck=dict(in_channels={{_base_.lite0_in_channels}}))
+custom_imports = dict(imports=['mmembed'], allow_failed_imports=False)
+# mmembed's checked dataset and metric (configs/_base_/datasets/coco_instance.py)
+train_dataloader = dict(
+    dataset=dict(
+        type='CheckedCocoDataset',
+        pipeline={{_base_.lite0_train_pipeline}}))
+val_dataloader = dict(
+    dataset=dict(
+        type='CheckedCocoDataset', pipeline={{_base_.lite0_test_pipeline}}))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='CheckedCocoMetric')
+test_evaluator = val_evaluator
