@@ -8,6 +8,7 @@ Called by ``benchmarks/run.py`` after a run. The analysis text comes from
 number in the tables comes from the JSON files.
 """
 import glob
+import re
 import json
 import os
 import os.path as osp
@@ -399,6 +400,59 @@ def _learning_section(path: str, lc: dict) -> str:
     return text
 
 
+GENERATED_BLOCK = re.compile(
+    r'(<!-- BEGIN generated: (?P<file>[\w.-]+\.json)'
+    r'(?: models=(?P<models>[\w,]+))? -->\n)(?P<body>.*?)'
+    r'(<!-- END generated -->)', re.S)
+
+
+def render_doc_blocks(results_dir: str = osp.join(HERE, 'results'),
+                      docs_dir: str = osp.join(REPO, 'docs')) -> List[str]:
+    """Rewrite every generated block of the method pages from the results
+    JSON it names, so a page never quotes a learning-check figure the
+    results do not hold. A block is written in a page as::
+
+        <!-- BEGIN generated: learning_fruits_nuts_finetune.json models=embedmask,condinst -->
+        (anything: replaced)
+        <!-- END generated -->
+
+    and becomes the table of ``_learning_section`` for those models (all
+    when ``models=`` is left out) and their comparisons. Returns the pages
+    it changed."""
+    changed = []
+    for page in sorted(glob.glob(osp.join(docs_dir, '*.md'))):
+        text = open(page).read()
+
+        def block(match):
+            path = osp.join(results_dir, match['file'])
+            if not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'{page}: a generated block names {match["file"]}, '
+                    f'which is not in {results_dir}')
+            with open(path) as f:
+                report = json.load(f)
+            names = match['models'].split(',') if match['models'] else None
+            if names:
+                missing = [n for n in names if n not in report['models']]
+                if missing:
+                    raise KeyError(f'{page}: {match["file"]} has no models '
+                                   f'{missing}')
+                # the models asked for, and only their comparisons
+                report = {k: v for k, v in report.items()
+                          if '_vs_' not in k or
+                          all(m in names for m in k.split('_vs_'))}
+                report['models'] = {n: report['models'][n] for n in names}
+            return (match.group(1) + _learning_section(path, report) +
+                    match.group(5))
+
+        new = GENERATED_BLOCK.sub(block, text)
+        if new != text:
+            with open(page, 'w') as f:
+                f.write(new)
+            changed.append(page)
+    return changed
+
+
 def render(results_dir: str = osp.join(HERE, 'results'),
            doc: str = DOC,
            notes_path: str = osp.join(HERE, 'notes.md')) -> str:
@@ -472,6 +526,7 @@ def render(results_dir: str = osp.join(HERE, 'results'),
     text = '\n'.join(parts)
     with open(doc, 'w') as f:
         f.write(text)
+    render_doc_blocks(results_dir, osp.dirname(doc))
     return doc
 
 

@@ -184,3 +184,77 @@ def test_summary_compares_necks_and_blendmask_without_embedmask():
     assert summary['blendmask_over_mask_rcnn'] == pytest.approx(0.8)
     assert summary['blendmask_mask_stage_over_fcos'] == pytest.approx(0.125)
     assert not any(key.startswith('embedmask_over') for key in summary)
+
+
+def _render_module():
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    try:
+        import render
+    finally:
+        sys.path.pop(0)
+    return render
+
+
+def test_doc_blocks_are_rendered_from_the_results(tmp_path):
+    """A page's generated block becomes the table of the results JSON it
+    names (only the models it lists, and their comparisons); a block that
+    names a missing file or model fails instead of keeping stale text."""
+    render = _render_module()
+    results = tmp_path / 'results'
+    results.mkdir()
+    entry = dict(bbox_mAP=0.5, segm_mAP=0.61, boundary_mAP=0.4,
+                 train_bbox_mAP=0.9, train_segm_mAP=0.8, iterations=240,
+                 train_seconds=100.0, peak_rss_mib=900.0,
+                 std=dict(segm_mAP=0.012), runs=[{}, {}, {}])
+    report = dict(
+        description='fine-tune', protocol='finetune',
+        machine=dict(torch='2.13'),
+        models=dict(embedmask=entry, condinst=dict(entry, segm_mAP=0.7),
+                    istr=dict(entry, segm_mAP=0.2)),
+        embedmask_vs_condinst=dict(segm_mAP_diff=-0.09,
+                                   segm_mAP_spread=0.02,
+                                   segm_mAP_diff_is_real=True),
+        istr_vs_queryinst=dict(segm_mAP_diff=-0.5))
+    (results / 'lc.json').write_text(json.dumps(report))
+    docs = tmp_path / 'docs'
+    docs.mkdir()
+    page = docs / 'm.md'
+    page.write_text('intro\n<!-- BEGIN generated: lc.json '
+                    'models=embedmask,condinst -->\nstale 0.99\n'
+                    '<!-- END generated -->\noutro\n')
+    assert render.render_doc_blocks(str(results), str(docs)) == [str(page)]
+    text = page.read_text()
+    assert 'stale' not in text and text.startswith('intro\n')
+    assert text.rstrip().endswith('outro')
+    assert '0.610 ± 0.012' in text and '0.700' in text
+    assert 'held-out segm mAP' in text and 'train-photo segm mAP' in text
+    assert 'embedmask vs condinst' in text and 'istr' not in text
+    # idempotent
+    assert render.render_doc_blocks(str(results), str(docs)) == []
+    page.write_text('<!-- BEGIN generated: none.json -->\n'
+                    '<!-- END generated -->\n')
+    with pytest.raises(FileNotFoundError, match='none.json'):
+        render.render_doc_blocks(str(results), str(docs))
+    page.write_text('<!-- BEGIN generated: lc.json models=blendmask -->\n'
+                    '<!-- END generated -->\n')
+    with pytest.raises(KeyError, match='blendmask'):
+        render.render_doc_blocks(str(results), str(docs))
+
+
+def test_lite0_group_plans_each_model_next_to_its_twin_and_peer():
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    try:
+        import run
+        from workers import LITE0_PAIRS, MODELS
+    finally:
+        sys.path.pop(0)
+    jobs = run.plan(run.parse_args(['--only', 'lite0']), 'cpu')
+    names = [kwargs['name'] for _, _, kwargs in jobs]
+    for lite, (twin, peer) in LITE0_PAIRS.items():
+        assert {lite, twin, peer} <= set(names)
+        assert MODELS[lite][1] == MODELS[peer][1]  # same family
+    assert all(kwargs['scale'][1] == 640 for _, _, kwargs in jobs)
+    summary = run.summarise({'lite0': [
+        dict(model=n, median_ms=100.0 + i) for i, n in enumerate(names)]})
+    assert 'embedmask_lite0_over_condinst_lite0' in summary[
+        'lite0_latency_640']

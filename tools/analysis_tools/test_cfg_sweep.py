@@ -1,0 +1,88 @@
+# Copyright (c) mmembed authors. All rights reserved.
+"""Evaluate one trained checkpoint under several ``test_cfg`` values
+without retraining: the test-time part of an ablation (EmbedMask's
+``mask_thr`` and ``mask_box_expand``, any head's score threshold...).
+
+    python tools/analysis_tools/test_cfg_sweep.py CONFIG CKPT \
+        --key mask_thr --values 0.3 0.4 0.5 0.6 --out sweep.json
+
+The model and the data are loaded once; for each value the config's
+``model.test_cfg.<key>`` is set and the test set evaluated with the
+config's ``test_evaluator``. The JSON holds every metric per value.
+"""
+import argparse
+import json
+import sys
+from typing import Any, Dict, List
+
+
+def parse_value(text: str) -> Any:
+    """'0.4' -> 0.4, '2' -> 2, 'none' -> None, anything else as text."""
+    if text.lower() == 'none':
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def sweep(config: str, checkpoint: str, key: str,
+          values: List[Any]) -> Dict[str, Dict[str, float]]:
+    """``{str(value): metrics}`` of ``checkpoint`` with
+    ``model.test_cfg[key] = value`` for each value."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    import mmembed  # noqa: F401
+    cfg = Config.fromfile(config)
+    cfg.work_dir = '/tmp/test_cfg_sweep'
+    cfg.log_level = 'WARNING'
+    cfg.load_from = checkpoint
+    if key not in cfg.model.test_cfg:
+        raise KeyError(f'{key!r} is not a key of model.test_cfg in {config} '
+                       f'(keys: {sorted(cfg.model.test_cfg)})')
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    head_cfgs = [
+        m.test_cfg for m in model.modules()
+        if getattr(m, 'test_cfg', None) is not None and key in m.test_cfg
+    ]
+    if not head_cfgs:
+        raise KeyError(f'no module of the built model reads test_cfg.{key}')
+    results = {}
+    for value in values:
+        for test_cfg in head_cfgs:
+            test_cfg[key] = value
+        # the runner keeps its test loop (data, evaluator) between calls
+        metrics = runner.test()
+        results[str(value)] = {k: float(v) for k, v in metrics.items()}
+        print(f'[sweep] {key}={value}: ' + ', '.join(
+            f'{k}={v:.3f}' for k, v in metrics.items()
+            if k.endswith('mAP')), flush=True)
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description='Evaluate a checkpoint under several values of one '
+        'model.test_cfg key (loaded once).')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--key', required=True,
+                        help='a key of model.test_cfg, e.g. mask_thr')
+    parser.add_argument('--values', nargs='+', required=True,
+                        type=parse_value)
+    parser.add_argument('--out', help='JSON with the metrics per value')
+    args = parser.parse_args(argv)
+    results = sweep(args.config, args.checkpoint, args.key, args.values)
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(config=args.config, checkpoint=args.checkpoint,
+                           key=args.key, results=results), f, indent=2)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
