@@ -14,19 +14,32 @@ stores its config). Drawn images go to ``OUT_DIR/vis/`` and predictions as
 JSON to ``OUT_DIR/preds/``.
 
 Without ``--weights`` the model is randomly initialised (useful to check a
-config end to end); the class names then come from the config's test
-dataset instead of mmdet's COCO fallback. Checkpoints are loaded with
-mmembed's safe (``weights_only``) loader.
+config end to end, and said so on stdout: its detections are noise; mmembed
+publishes no trained weights, see the README's model zoo); the class names
+then come from the config's test dataset instead of mmdet's COCO fallback.
+Checkpoints are loaded with mmembed's safe (``weights_only``) loader, and a
+checkpoint of another model is refused unless ``--allow-partial-load``.
 """
 import argparse
-import copy
 import os.path as osp
-import warnings
 from typing import Any
 
 # First: registers mmembed's components, installs safe checkpoint loading.
 import mmembed  # noqa: F401  isort:skip
 from mmdet.apis import DetInferencer
+
+from mmembed.utils.cli_utils import (add_allow_partial_load_arg,
+                                     apply_allow_partial_load, run_main)
+from mmembed.utils.config_utils import (config_test_metainfo,
+                                        missing_file_message)
+
+NO_WEIGHTS_NOTE = (
+    'image_demo.py: no --weights given, so the model runs with RANDOM '
+    'weights: the boxes, masks, classes and scores it draws are noise, '
+    'however confident they look. mmembed ships no trained COCO weights; '
+    'train one (tools/train.py) or convert an official checkpoint '
+    '(tools/model_converters/, README "Model zoo") and pass it with '
+    '--weights.')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -72,6 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         default='none',
         choices=['coco', 'voc', 'citys', 'random', 'none'],
         help='colour palette (none: from the checkpoint or config)')
+    add_allow_partial_load_arg(parser)
     args = parser.parse_args(argv)
     if not osp.exists(args.inputs) and '://' not in args.inputs:
         parser.error(f'inputs {args.inputs!r} does not exist')
@@ -79,7 +93,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
     if args.weights is not None and not osp.isfile(args.weights) and \
             '://' not in args.weights:
-        parser.error(f'--weights {args.weights!r} does not exist')
+        parser.error(missing_file_message(args.weights, '--weights'))
+    # a path, not one of mmdet's model names: say it is missing, instead of
+    # mmdet's "Cannot find model: ... in mmdet"
+    if not osp.isfile(args.model) and (
+            args.model.endswith(('.py', '.pth')) or '/' in args.model):
+        what = 'checkpoint' if args.model.endswith('.pth') else 'config file'
+        parser.error(missing_file_message(args.model, what))
     # a checkpoint passed as MODEL carries its config in meta['cfg']
     if args.model.endswith('.pth'):
         if args.weights is not None:
@@ -94,15 +114,7 @@ def _use_config_classes(inferencer: DetInferencer) -> None:
     DetInferencer falls back to the 80 COCO names when no checkpoint meta is
     available, which mislabels any other dataset.
     """
-    from mmdet.registry import DATASETS
-    try:
-        dataset_cfg = copy.deepcopy(inferencer.cfg.test_dataloader.dataset)
-        dataset_cfg['lazy_init'] = True  # metainfo only, no annotations
-        metainfo = DATASETS.build(dataset_cfg).metainfo
-    except Exception as exc:  # wrappers without lazy_init, missing keys ...
-        warnings.warn(f'could not read class names from the config ({exc}); '
-                      'keeping the COCO names')
-        return
+    metainfo = config_test_metainfo(inferencer.cfg)
     if 'classes' not in metainfo:
         return
     meta: Any = dict(inferencer.model.dataset_meta)
@@ -115,6 +127,9 @@ def _use_config_classes(inferencer: DetInferencer) -> None:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    apply_allow_partial_load(args)
+    if args.weights is None:
+        print(NO_WEIGHTS_NOTE, flush=True)
     inferencer = DetInferencer(
         model=args.model,
         weights=args.weights,
@@ -142,8 +157,10 @@ def main(argv=None) -> dict:
         if not args.no_save_pred:
             saved.append(f'predictions in {osp.join(out_dir, "preds")}')
         print('results saved: ' + '; '.join(saved))
+    if args.weights is None:
+        print('(random weights: these detections are noise, see above)')
     return results
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main, 'image_demo.py')

@@ -7,6 +7,7 @@ do; this entry point runs them without having to know where pip put them::
     mmembed train my_config.py --work-dir work_dirs/mine
     mmembed test my_config.py work_dirs/mine/epoch_12.pth
     mmembed export-onnx my_config.py ckpt.pth --out model.onnx
+    mmembed --version                              # mmembed and its stack
     python -m mmembed.cli train my_config.py       # same, without the script
 
 The current folder is put first on ``sys.path`` (as ``python -m`` does), so
@@ -34,8 +35,28 @@ COMMANDS = {
 
 def _usage() -> str:
     return ('usage: mmembed {' + ','.join(COMMANDS) + '} [ARGS ...]\n'
+            '       mmembed --version\n'
             'Runs the tool of that name from mmembed/.mim; '
             'mmembed COMMAND --help lists its arguments.')
+
+
+def version_text() -> str:
+    """``mmembed X (mmdet X, mmcv X, mmengine X, torch X)``; the stack's
+    versions come from the installed distributions' metadata, so a broken
+    mmcv build still gets a version line."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from mmembed.version import __version__
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return 'not installed'
+
+    stack = ', '.join(f'{name} {installed(name)}'
+                      for name in ('mmdet', 'mmcv', 'mmengine', 'torch'))
+    return f'mmembed {__version__} ({stack})'
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -44,6 +65,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     if not argv or argv[0] in ('-h', '--help'):
         print(_usage())
         sys.exit(0 if argv else 2)
+    if argv[0] in ('-V', '--version'):
+        print(version_text())
+        sys.exit(0)
     command, args = argv[0], argv[1:]
     if command not in COMMANDS:
         sys.exit(f'mmembed: unknown command {command!r}\n{_usage()}')

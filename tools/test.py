@@ -15,12 +15,15 @@ data_root=...`` and runs distributed on the CPU (gloo) without CUDA.
 
 Checkpoints are read with ``torch.load(weights_only=True)`` (mmembed's safe
 loading); a checkpoint holding other pickled objects is refused with
-``UnsafeCheckpointError`` and the run stops with that message.
+``UnsafeCheckpointError``, and a checkpoint of another model (most of the
+model, or a whole head, finds no weights in it) with
+``CheckpointMismatchError`` unless ``--allow-partial-load``; the run stops
+with that message. The log says how many of the model's parameter tensors
+the checkpoint filled.
 """
 import argparse
 import copy
 import os
-import sys
 import warnings
 
 # Registers mmembed's components and the safe checkpoint loader first.
@@ -28,7 +31,8 @@ import mmembed  # noqa: F401  isort:skip
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmdet.utils import setup_cache_size_limit_of_dynamo
-from mmembed.utils.checkpoint import UnsafeCheckpointError
+from mmembed.utils.cli_utils import (add_allow_partial_load_arg,
+                                     apply_allow_partial_load, run_main)
 from mmengine.config import Config, ConfigDict, DictAction
 
 from tool_utils import (apply_common_options, build_runner, check_file_arg,
@@ -76,10 +80,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help='test-time augmentation: wrap the model in the config\'s '
         'tta_model and use its tta_pipeline (default: horizontal flip)')
+    add_allow_partial_load_arg(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     check_file_arg(parser, args.config, 'config file')
     check_file_arg(parser, args.checkpoint, 'checkpoint')
+    apply_allow_partial_load(args)
     # fail before the model is built, not after the whole test pass
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must name a .pkl or .pickle file, got '
@@ -167,7 +173,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except UnsafeCheckpointError as exc:
-        sys.exit(f'tools/test.py: {exc}')
+    run_main(main, 'tools/test.py')

@@ -69,8 +69,9 @@ def check_file_arg(parser: Any, path: str, what: str) -> None:
     if '://' in path:
         return
     if not osp.isfile(path):
-        parser.error(f'{what} {path!r} does not exist (relative paths are '
-                     f'resolved from {os.getcwd()!r})')
+        # imported lazily: the module is imported before mmembed
+        from mmembed.utils.config_utils import missing_file_message
+        parser.error(missing_file_message(path, what))
 
 
 def _needs_cpu_distributed(launcher: str) -> bool:

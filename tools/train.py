@@ -16,17 +16,20 @@ The flags mean what they mean in mmdet's script. Differences:
 * with a launcher but no CUDA device, training runs distributed on the CPU
   (gloo backend, DDP without ``device_ids``; see ``tools/tool_utils.py``);
 * a checkpoint refused by mmembed's safe loading (``--resume``,
-  ``load_from``) ends the run with the reason instead of a traceback.
+  ``load_from``), a checkpoint of another model (``load_from``; allow it
+  with ``--allow-partial-load``, e.g. to fine-tune from part of it), a
+  misspelt config key or head argument, or a missing config file ends the
+  run with the reason instead of a traceback.
 """
 import argparse
 import os
-import sys
 
 # Registers mmembed's components into mmdet's registries and installs the
 # torch>=2.6-safe checkpoint loader before anything reads a config.
 import mmembed  # noqa: F401  isort:skip
 from mmdet.utils import setup_cache_size_limit_of_dynamo
-from mmembed.utils.checkpoint import UnsafeCheckpointError
+from mmembed.utils.cli_utils import (add_allow_partial_load_arg,
+                                     apply_allow_partial_load, run_main)
 from mmengine.config import Config, DictAction
 
 from tool_utils import (apply_common_options, build_runner, check_file_arg,
@@ -72,9 +75,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='how the processes were started (none: single process)')
     # torch.distributed.launch passes --local-rank (torch>=2.0) or
     # --local_rank (older); torchrun sets LOCAL_RANK instead.
+    add_allow_partial_load_arg(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     check_file_arg(parser, args.config, 'config file')
+    apply_allow_partial_load(args)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -140,7 +145,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except UnsafeCheckpointError as exc:
-        sys.exit(f'tools/train.py: {exc}')
+    run_main(main, 'tools/train.py')

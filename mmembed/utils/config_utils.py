@@ -1,6 +1,11 @@
 # Copyright (c) mmembed authors. All rights reserved.
-"""Helpers that edit parsed mmengine configs."""
+"""Helpers that edit parsed mmengine configs, and read what a config
+names (files, the test dataset's classes)."""
 import copy
+import difflib
+import os
+import os.path as osp
+import warnings
 from typing import Any, Iterator, List, Optional
 
 from mmengine.config import Config
@@ -140,3 +145,46 @@ def update_data_root(cfg: Config, new_root: str) -> Config:
     if 'data_root' in cfg:
         cfg['data_root'] = new_root
     return cfg
+
+
+def missing_file_message(path: str, what: str = 'config file') -> str:
+    """Why ``path`` cannot be read: that it does not exist, where relative
+    paths resolve from, and files with a similar name."""
+    text = (f'{what} {path!r} does not exist (relative paths are resolved '
+            f'from {os.getcwd()!r})')
+    folder, name = osp.split(osp.expanduser(path))
+    suggestions: List[str] = []
+    if osp.isdir(folder or '.'):
+        names = [n for n in os.listdir(folder or '.')
+                 if osp.splitext(n)[1] == osp.splitext(name)[1]]
+        suggestions = [
+            osp.join(folder, n)
+            for n in difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        ]
+    elif folder:
+        text += f'; the folder {folder!r} does not exist either'
+    # 'embedmask/x.py' typed from the repository root means configs/...
+    for root in ('configs', osp.join('mmembed', 'configs')):
+        if osp.isfile(osp.join(root, path)):
+            suggestions.append(osp.join(root, path))
+    if suggestions:
+        text += f'; did you mean {" or ".join(map(repr, suggestions))}?'
+    return text
+
+
+def config_test_metainfo(cfg: Config) -> dict:
+    """``metainfo`` (classes, palette) of ``cfg``'s test dataset, built
+    lazily (no annotation file is read); ``{}`` when it cannot be built.
+
+    mmdet's ``init_detector`` / ``DetInferencer`` fall back to the 80 COCO
+    names when a checkpoint (or no checkpoint) carries no class names; this
+    is where the config's own names come from instead.
+    """
+    from mmdet.registry import DATASETS
+    try:
+        dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+        dataset_cfg['lazy_init'] = True  # metainfo only, no annotations
+        return dict(DATASETS.build(dataset_cfg).metainfo)
+    except Exception as exc:  # wrappers without lazy_init, missing keys ...
+        warnings.warn(f'could not read class names from the config ({exc})')
+        return {}

@@ -31,6 +31,7 @@ def test_embedmask_trains_five_iterations_and_tests(tmp_path):
     ])
     assert proc.returncode == 0, explain(proc)
     assert 'coco/segm_mAP' in proc.stdout + proc.stderr
+    test_log = proc.stdout + proc.stderr
 
     # mask quality of the matched detections (the same checkpoint twice:
     # two models, identical numbers, every one in range)
@@ -49,6 +50,28 @@ def test_embedmask_trains_five_iterations_and_tests(tmp_path):
         assert a[key] == b[key]
     if a['found'] > 0:
         assert 0.5 <= a['mask_iou'] <= 1 and 0 <= a['boundary_iou'] <= 1
+
+    # the same checkpoint under two mask thresholds, loaded once: the
+    # boxes do not change, and at the config's threshold (0.5) the masks
+    # score what tools/test.py printed
+    out = str(tmp_path / 'sweep.json')
+    proc = run_tool([
+        'tools/analysis_tools/test_cfg_sweep.py', CONFIG, ckpt, '--key',
+        'mask_thr', '--values', '0.3', '0.5', '--out', out
+    ])
+    assert proc.returncode == 0, explain(proc)
+    sweep = json.load(open(out))['results']
+    assert set(sweep) == {'0.3', '0.5'}
+    assert sweep['0.3']['coco/bbox_mAP'] == sweep['0.5']['coco/bbox_mAP']
+    import re
+    printed = float(re.search(r'coco/segm_mAP: ([0-9.]+)', test_log)[1])
+    assert sweep['0.5']['coco/segm_mAP'] == printed
+    proc = run_tool([
+        'tools/analysis_tools/test_cfg_sweep.py', CONFIG, ckpt, '--key',
+        'mask_trh', '--values', '0.4'
+    ])
+    assert proc.returncode != 0 and "'mask_trh' is not a key" in (
+        proc.stdout + proc.stderr)
 
 
 def _find(root, name):

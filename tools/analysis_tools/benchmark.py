@@ -48,6 +48,10 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
+from mmembed.utils.cli_utils import (add_allow_partial_load_arg,
+                                     apply_allow_partial_load, run_main)
+from mmembed.utils.config_utils import missing_file_message
+
 _MB = 1024.0 * 1024.0
 
 
@@ -313,12 +317,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         action=DictAction,
         help='override config entries, as key=value pairs merged into the '
         'config')
+    add_allow_partial_load_arg(parser)
     args = parser.parse_args(argv)
     if not osp.isfile(args.config):
-        parser.error(f'config file {args.config!r} does not exist')
+        parser.error(missing_file_message(args.config))
     if args.checkpoint is not None and '://' not in args.checkpoint and \
             not osp.isfile(args.checkpoint):
-        parser.error(f'checkpoint {args.checkpoint!r} does not exist')
+        parser.error(missing_file_message(args.checkpoint, 'checkpoint'))
+    apply_allow_partial_load(args)
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
     return args
@@ -366,4 +372,4 @@ def main(argv=None) -> Dict[str, Any]:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main, 'benchmark.py')

@@ -51,7 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         'config')
     args = parser.parse_args(argv)
     if not osp.isfile(args.config):
-        parser.error(f'config file {args.config!r} does not exist')
+        from mmembed.utils.config_utils import missing_file_message
+        parser.error(missing_file_message(args.config))
     if args.not_show and args.output_dir is None:
         parser.error('--not-show without --output-dir would draw nothing '
                      'anywhere; give --output-dir')

@@ -34,7 +34,8 @@ from mmengine.config import DictAction
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    from mmembed.utils.cli_utils import doc_summary
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument('config')
     parser.add_argument('checkpoint', help='a checkpoint, or "none"')
     parser.add_argument('--images', type=int, default=18,

@@ -105,12 +105,18 @@ FINETUNE_MODELS = {
     'configs/queryinst/queryinst_lite0_fpn_fruits_nuts_finetune.py',
     'embedmask_sharpmask':
     'configs/sharpmask/embedmask_lite0_sharpmask_fruits_nuts_finetune.py',
+    # EmbedMask ablations (docs/embedmask.md), not run by default
+    'embedmask_dice':
+    'configs/embedmask/embedmask_lite0_fpn_dice_fruits_nuts_finetune.py',
+    'embedmask_maskw2':
+    'configs/embedmask/embedmask_lite0_fpn_maskw2_fruits_nuts_finetune.py',
 }
 FINETUNE_DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask',
                            'condinst', 'istr', 'queryinst',
                            'embedmask_sharpmask')
 # (ours, peer) pairs compared when both ran
-COMPARISONS = (('embedmask', 'condinst'), ('embedmask_v3', 'condinst'),
+COMPARISONS = (('embedmask', 'condinst'), ('embedmask_dice', 'condinst'),
+               ('embedmask_maskw2', 'condinst'), ('embedmask_v3', 'condinst'),
                ('embedmask_spatial', 'condinst'), ('blendmask', 'condinst'),
                ('istr', 'queryinst'), ('istr_det_match', 'queryinst'),
                ('istr_sparse_queries', 'queryinst'),

@@ -25,7 +25,8 @@ from typing import Dict
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    from mmembed.utils.cli_utils import doc_summary
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument('--model', nargs=3, action='append', required=True,
                         metavar=('NAME', 'CONFIG', 'CHECKPOINT'))
     parser.add_argument('--score-thr', type=float, default=0.3)

@@ -68,7 +68,8 @@ AP_KEYS = ('bbox_mAP', 'segm_mAP')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    from mmembed.utils.cli_utils import doc_summary
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument('--only', nargs='+', choices=('amp', 'load'),
                         default=('amp', 'load'))
     parser.add_argument('--models', nargs='+', default=list(AMP_MODELS),

@@ -26,7 +26,8 @@ from mmembed.models.task_modules.codecs.pca_fit import (  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    from mmembed.utils.cli_utils import doc_summary
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument('ann_file', help='COCO instances json (masks)')
     parser.add_argument('--codec', help='fitted PCA codec .npz')
     parser.add_argument('--dim', type=int, default=60)

@@ -16,10 +16,13 @@ With it, the graph ends in ``boxes`` (B, K, 4), ``scores`` (B, K), ``labels``
 The input ``inputs`` (B, 3, H, W) is the image *after* mmdet's
 ``DetDataPreprocessor`` (normalised, channel order converted, padded); the
 values needed to reproduce that are written next to the model in
-``<out>.json``. H and W default to the test pipeline's ``Resize`` scale
-rounded up to the padding divisor. CHECKPOINT may be ``none`` (random
-weights, for trying the export). ``--verify`` runs the exported model with
-onnxruntime on the CPU and prints its largest difference from PyTorch.
+``<out>.json``, with the class names (the checkpoint's, else the config
+test dataset's; never mmdet's 80-name COCO fallback for a model with
+another number of classes). H and W default to the test pipeline's
+``Resize`` scale rounded up to the padding divisor. CHECKPOINT may be
+``none`` (random weights, for trying the export). ``--verify`` runs the
+exported model with onnxruntime on the CPU and prints its largest
+difference from PyTorch.
 
 Models that can be exported: ``mmembed.deployment.EXPORTABLE_MODELS``.
 See docs/deployment.md.
@@ -36,6 +39,10 @@ import torch
 from mmengine.config import Config, DictAction
 
 from mmembed.deployment import build_export_module, export_onnx
+from mmembed.utils.cli_utils import (add_allow_partial_load_arg,
+                                     apply_allow_partial_load, run_main)
+from mmembed.utils.config_utils import (config_test_metainfo,
+                                        missing_file_message)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -73,7 +80,45 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override config entries, e.g. model.test_cfg.score_thr=0.1')
-    return parser.parse_args(argv)
+    add_allow_partial_load_arg(parser)
+    args = parser.parse_args(argv)
+    if not osp.isfile(args.config):
+        parser.error(missing_file_message(args.config))
+    return args
+
+
+def model_num_classes(model: torch.nn.Module) -> Optional[int]:
+    """``num_classes`` of the first head that has one (``bbox_head``, or
+    the stage heads of a query-based ``roi_head``), None if none has."""
+    for _, module in model.named_modules():
+        num_classes = getattr(module, 'num_classes', None)
+        if isinstance(num_classes, int):
+            return num_classes
+    return None
+
+
+def class_names(model: torch.nn.Module, cfg: Config,
+                checkpoint_meta: dict) -> List[str]:
+    """The class names for the sidecar JSON, one per class the model
+    predicts.
+
+    mmdet's ``init_detector`` falls back to the 80 COCO names when the
+    checkpoint stores none (or there is no checkpoint); then the config's
+    test dataset names the classes. A count that still differs from the
+    model's ``num_classes`` gets placeholder names and a warning.
+    """
+    classes = list(model.dataset_meta.get('classes', ()))
+    num_classes = model_num_classes(model)
+    if 'dataset_meta' not in checkpoint_meta and \
+            'CLASSES' not in checkpoint_meta:
+        classes = list(config_test_metainfo(cfg).get('classes', ()))
+    if num_classes is not None and len(classes) != num_classes:
+        print(f'export_onnx.py: warning: the model predicts {num_classes} '
+              f'classes but {len(classes)} class names were found (in the '
+              'checkpoint meta or the config test dataset); writing '
+              'class_0 ... to the JSON')
+        classes = [f'class_{i}' for i in range(num_classes)]
+    return classes
 
 
 def default_shape(cfg: Config, divisor: int) -> Tuple[int, int]:
@@ -134,6 +179,7 @@ def verify(module: torch.nn.Module, onnx_file: str,
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    apply_allow_partial_load(args)
     from mmdet.apis import init_detector
 
     cfg = Config.fromfile(args.config)
@@ -142,8 +188,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     checkpoint = None if args.checkpoint.lower() == 'none' else \
         args.checkpoint
     if checkpoint is not None and not osp.isfile(checkpoint):
-        sys.exit(f'export_onnx.py: checkpoint {checkpoint!r} does not exist')
+        sys.exit('export_onnx.py: ' +
+                 missing_file_message(checkpoint, 'checkpoint'))
     model = init_detector(cfg, checkpoint, device='cpu')
+    checkpoint_meta = {}
+    if checkpoint is not None:
+        from mmembed.utils.checkpoint import safe_torch_load
+        checkpoint_meta = safe_torch_load(
+            checkpoint, map_location='cpu').get('meta', {}) or {}
     divisor = int(model.data_preprocessor.pad_size_divisor or 1)
     height, width = args.shape or default_shape(cfg, divisor)
     shape = (args.batch_size, 3, height, width)
@@ -163,7 +215,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         output_names=names,
         with_postprocess=args.with_postprocess,
         preprocess=preprocess_meta(model),
-        classes=list(model.dataset_meta.get('classes', ())),
+        classes=class_names(model, cfg, checkpoint_meta),
         opset=args.opset)
     with open(args.out + '.json', 'w') as f:
         json.dump(meta, f, indent=2)
@@ -177,4 +229,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main, 'export_onnx.py')

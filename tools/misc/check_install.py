@@ -6,8 +6,14 @@ really load and run (NMS and RoIAlign on CPU and, where torch sees a GPU,
 their CUDA kernels, compared with the CPU results), that ``import mmembed``
 registers its components into mmdet's registry, and that safe checkpoint
 loading is active.
+
+Usage::
+
+    python tools/misc/check_install.py
 """
+import argparse
 import sys
+from typing import List, Optional
 
 
 def check_cuda_ops() -> str:
@@ -38,7 +44,21 @@ def check_cuda_ops() -> str:
             f'{compiled})')
 
 
-def main() -> int:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """No options besides ``--help``; parsed so that ``--help`` prints
+    help instead of running the check."""
+    # the first paragraph of the module docstring, as one line; not
+    # mmembed.utils.cli_utils.doc_summary: mmembed may not import here
+    description = ' '.join(__doc__.split('\n\n')[0].split())
+    parser = argparse.ArgumentParser(
+        description=description,
+        epilog='Exit status: 0 when everything works, 1 with the reasons '
+        'otherwise.')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parse_args(argv)
     from mmembed.utils.env_check import find_dependency_problems
     problems = find_dependency_problems()
     if problems:

@@ -126,9 +126,10 @@ def convert(state_dict: Dict[str, Tensor]
 
 
 def main(argv=None) -> int:
+    from mmembed.utils.cli_utils import doc_summary
     return converter_main(
         argv,
-        description=__doc__.split('\n')[0],
+        description=doc_summary(__doc__),
         source='official',
         config_example='configs/embedmask/embedmask_r50_fpn_v3_1x_coco.py',
         converter='embedmask_to_mmembed',

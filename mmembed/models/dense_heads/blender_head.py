@@ -27,8 +27,10 @@ from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args, check_keys
 from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
 from ..utils.roi_ops import roi_align_dtype
+from .fcos_code_head import BOX_TEST_CFG_KEYS
 
 
 ATTN_INTERPS = ('bilinear', 'nearest')
@@ -71,6 +73,7 @@ def blend_bases(pooled_bases: Tensor,
 
 
 @MODELS.register_module()
+@check_init_args
 class BlenderHead(BaseMaskHead):
     """BlendMask's bottom module (bases), blender, mask loss and inference.
 
@@ -210,6 +213,8 @@ class BlenderHead(BaseMaskHead):
         self.max_pos_to_train = max_pos_to_train
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+        if test_cfg is not None:
+            self._check_test_cfg_keys()
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_semantic = MODELS.build(loss_semantic) \
             if loss_semantic else None
@@ -469,18 +474,20 @@ class BlenderHead(BaseMaskHead):
     # ------------------------------------------------------------------ #
     # inference
     # ------------------------------------------------------------------ #
+    def _check_test_cfg_keys(self) -> None:
+        """Reject misspelt keys in the detector's test_cfg, which this head
+        shares with the box head."""
+        check_keys(type(self).__name__, self.test_cfg,
+                   self.TEST_CFG_KEYS + BOX_TEST_CFG_KEYS, 'test_cfg',
+                   'the detector passes one test_cfg to bbox_head and '
+                   'mask_head')
+
     def _read_test_cfg(self) -> Tuple[float, int, str]:
         cfg = self.test_cfg
         if cfg is None or 'mask_thr' not in cfg:
             raise KeyError(f'{type(self).__name__} needs test_cfg.mask_thr '
                            '(AdelaiDet: 0.5)')
-        unknown = set(cfg) - set(self.TEST_CFG_KEYS)
-        # the detector's test_cfg is shared with the box head: only flag
-        # keys that look like ours but are misspelt
-        typos = [k for k in unknown if k.startswith('mask_')]
-        if typos:
-            raise KeyError(f'{type(self).__name__}: unknown test_cfg keys '
-                           f'{sorted(typos)}; known: {self.TEST_CFG_KEYS}')
+        self._check_test_cfg_keys()
         mask_thr = float(cfg['mask_thr'])
         if not 0 <= mask_thr <= 1:
             raise ValueError(

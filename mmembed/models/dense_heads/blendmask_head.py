@@ -36,10 +36,12 @@ import torch.nn as nn
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args
 from .fcos_code_head import FCOSCodeHead
 
 
 @MODELS.register_module()
+@check_init_args
 class BlendMaskBoxHead(FCOSCodeHead):
     """FCOS head that also predicts BlendMask's attention (the "top layer":
     one 3x3 conv, K * M * M channels) on the box tower of every level.

@@ -25,8 +25,11 @@ from mmdet.utils import OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args
+
 
 @MODELS.register_module()
+@check_init_args
 class DeepMaskHead(BaseModule):
     """DeepMask's shared patch code, mask branch and score branch.
 

@@ -49,6 +49,7 @@ from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args, check_keys
 from ..utils.embedding_kernel import (embedding_logprob,
                                       embedding_logprob_pairs)
 from ..utils.mask_ops import (candidate_out_regions, paste_dense_logits,
@@ -58,7 +59,7 @@ from ..utils.ragged_ops import (boxes_to_cells, chunk_ranges, even_chunks,
                                 ragged_grid, region_areas, region_masks)
 from ..utils.sample_selection import (SAMPLING_MODES,
                                       select_proposal_samples)
-from .fcos_code_head import FCOSCodeHead
+from .fcos_code_head import BOX_TEST_CFG_KEYS, FCOSCodeHead
 
 
 def prior_margin_bias(prior_margin: float) -> float:
@@ -68,6 +69,7 @@ def prior_margin_bias(prior_margin: float) -> float:
 
 
 @MODELS.register_module()
+@check_init_args
 class EmbedMaskBoxHead(FCOSCodeHead):
     """FCOS head that also predicts a proposal embedding (D) and a margin
     (1 or D, predicted in log space and exp-activated) at every location.
@@ -164,6 +166,7 @@ class EmbedMaskBoxHead(FCOSCodeHead):
 
 
 @MODELS.register_module()
+@check_init_args
 class EmbedMaskHead(BaseMaskHead):
     """Pixel-embedding branch and mask losses / inference of EmbedMask.
 
@@ -205,6 +208,12 @@ class EmbedMaskHead(BaseMaskHead):
             official per-instance Lovász hinge, weight 0.5.
         loss_smooth (dict, optional): Paper's smooth loss (weight 0.1);
             None disables it (v3).
+        loss_mask_aux (dict, optional): mmembed's own (neither the paper
+            nor the official code): a second loss on the same mask
+            probabilities, targets, instance weights and supervised region
+            as ``loss_mask``, reported as ``loss_mask_aux``, e.g.
+            ``dict(type='RegionDiceLoss', loss_weight=1.0)``. None (default)
+            keeps the paper and v3 behaviours exact.
         max_masks_to_train (int): cap on GTs per image in the mask loss,
             -1 = no cap (memory guard for crowded images).
         train_cfg, test_cfg (dict): ``test_cfg`` keys: ``mask_thr``
@@ -258,6 +267,7 @@ class EmbedMaskHead(BaseMaskHead):
                      loss_weight=0.5),
                  loss_smooth: OptConfigType = dict(
                      type='SmoothEmbeddingLoss', loss_weight=0.1),
+                 loss_mask_aux: OptConfigType = None,
                  max_masks_to_train: int = -1,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
@@ -299,8 +309,15 @@ class EmbedMaskHead(BaseMaskHead):
         self.max_masks_to_train = max_masks_to_train
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+        if test_cfg is not None:
+            self._check_test_cfg_keys()
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_smooth = MODELS.build(loss_smooth) if loss_smooth else None
+        # mmembed's own, neither paper nor official code: a second mask loss
+        # on the same probabilities, targets, weights and region (e.g.
+        # RegionDiceLoss); None (the default) keeps both behaviours exact
+        self.loss_mask_aux = MODELS.build(
+            loss_mask_aux) if loss_mask_aux else None
 
         self.mask_convs = nn.ModuleList([
             ConvModule(
@@ -493,14 +510,19 @@ class EmbedMaskHead(BaseMaskHead):
             losses = dict(loss_mask=zero)
             if self.loss_smooth is not None:
                 losses['loss_smooth'] = zero
+            if self.loss_mask_aux is not None:
+                losses['loss_mask_aux'] = zero
             return losses
-        loss_mask = self.loss_mask(
-            torch.cat(mask_probs),
-            torch.cat(mask_targets),
+        mask_args = (torch.cat(mask_probs), torch.cat(mask_targets))
+        mask_kwargs = dict(
             weight=torch.cat(mask_weights),
             avg_factor=num_imgs,
             valid_mask=torch.cat(mask_valid) if mask_valid else None)
-        losses = dict(loss_mask=loss_mask + zero)
+        losses = dict(
+            loss_mask=self.loss_mask(*mask_args, **mask_kwargs) + zero)
+        if self.loss_mask_aux is not None:
+            losses['loss_mask_aux'] = self.loss_mask_aux(
+                *mask_args, **mask_kwargs) + zero
         if self.loss_smooth is not None:
             samples_cat = torch.cat(smooth_samples)
             losses['loss_smooth'] = self.loss_smooth(
@@ -526,6 +548,14 @@ class EmbedMaskHead(BaseMaskHead):
     # ------------------------------------------------------------------ #
     # inference
     # ------------------------------------------------------------------ #
+    def _check_test_cfg_keys(self) -> None:
+        """Reject misspelt keys (``mask_trh``) in the detector's test_cfg,
+        which this head shares with the box head."""
+        check_keys(type(self).__name__, self.test_cfg,
+                   self.TEST_CFG_KEYS + BOX_TEST_CFG_KEYS, 'test_cfg',
+                   'the detector passes one test_cfg to bbox_head and '
+                   'mask_head')
+
     def _read_test_cfg(self, device: torch.device
                        ) -> Tuple[float, int, str, int]:
         """Validated ``(mask_thr, mask_box_expand, impl, chunk budget)``."""
@@ -533,6 +563,7 @@ class EmbedMaskHead(BaseMaskHead):
         if cfg is None:
             raise ValueError(f'{type(self).__name__} needs a test_cfg with '
                              f'{self.TEST_CFG_KEYS[:2]}')
+        self._check_test_cfg_keys()
         missing = [k for k in ('mask_thr', 'mask_box_expand') if k not in cfg]
         if missing:
             raise KeyError(f'{type(self).__name__}: test_cfg lacks {missing}; '

@@ -28,11 +28,19 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args
 from ..utils.result_checks import remove_non_finite
 
 INF = 1e8
+# The test_cfg keys the box head reads (mmdet 3.3.0
+# BaseDenseHead._predict_by_feat_single and _bbox_post_process). The mask
+# heads behind it get the same detector test_cfg and check every key against
+# these plus their own, so a misspelt key raises instead of being ignored.
+BOX_TEST_CFG_KEYS = ('nms_pre', 'min_bbox_size', 'score_thr', 'nms',
+                     'max_per_img')
 
 
+@check_init_args
 class FCOSCodeHead(FCOSHead):
     """:class:`mmdet.models.FCOSHead` plus a per-location code of
     ``code_channels`` channels.

@@ -9,8 +9,12 @@ from mmdet.structures import SampleList
 from mmdet.utils import InstanceList
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args
+
 
 @MODELS.register_module()
+# mmdet's TwoStageDetector passes these; EmbeddingRPNHead drops them
+@check_init_args(extra=('num_classes', 'train_cfg', 'test_cfg'))
 class ISTREmbeddingRPNHead(EmbeddingRPNHead):
     """:class:`EmbeddingRPNHead` whose query features depend on the image.
 

@@ -21,11 +21,13 @@ from mmdet.utils import OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args
 from ..necks.sharpmask_neck import PADDING_MODES, RefinementModule, _conv3x3
 from .deepmask_head import masked_soft_margin
 
 
 @MODELS.register_module()
+@check_init_args
 class SharpMaskRefinementHead(BaseModule):
     """Window code + skip crops -> 160 x 160 mask logits.
 

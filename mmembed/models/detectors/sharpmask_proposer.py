@@ -30,6 +30,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args
 from ..dense_heads.sharpmask_refinement_head import crop_windows
 from ..utils.mask_ops import paste_box_masks
 
@@ -39,6 +40,7 @@ DEFAULT_SCALES = tuple(2.**(s / 2) for s in range(-5, 2))
 
 
 @MODELS.register_module()
+@check_init_args
 class SharpMaskProposer(BaseDetector):
     """DeepMask trunk and heads + SharpMask refinement.
 

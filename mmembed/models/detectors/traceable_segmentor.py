@@ -7,8 +7,11 @@ from mmdet.registry import MODELS
 from mmdet.structures import OptSampleList
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args
+
 
 @MODELS.register_module()
+@check_init_args
 class TraceableInstanceSegmentor(SingleStageInstanceSegmentor):
     """mmdet's ``SingleStageInstanceSegmentor`` with a GT-free
     ``forward(mode='tensor')``.

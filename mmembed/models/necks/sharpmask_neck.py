@@ -21,6 +21,8 @@ from mmdet.utils import MultiConfig, OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args
+
 # The release (Torch7) pads with SpatialSymmetricPadding (Matlab
 # 'symmetric': cba|abcd). With pad 1 that copies the border pixel, which is
 # exactly 'replicate'; 'reflect' (the PyTorch port's ReflectionPad2d) is not.
@@ -155,6 +157,7 @@ def _per_step(value: Union[int, Sequence[int]], length: int, name: str,
 
 
 @MODELS.register_module()
+@check_init_args
 class SharpMaskNeck(BaseModule):
     """SharpMask refinement path as a drop-in replacement for FPN.
 

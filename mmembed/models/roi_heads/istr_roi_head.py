@@ -17,6 +17,7 @@ from mmdet.utils import ConfigType, InstanceList, reduce_mean
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ...utils.arg_checks import check_init_args, check_keys
 from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
 from ..utils.result_checks import remove_non_finite
 from ..utils.roi_ops import extract_roi_feats_traceable, roi_align_dtype
@@ -55,6 +56,7 @@ def sanitize_boxes(boxes: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
+@check_init_args
 class ISTRRoIHead(SparseRoIHead):
     """ISTR's 6-stage refinement (``ISTRStageHead`` per stage) on
     :class:`SparseRoIHead`, with a mask codec and no mask RoI branch.
@@ -135,13 +137,13 @@ class ISTRRoIHead(SparseRoIHead):
 
     def _check_test_cfg(self) -> None:
         keys = set(self.test_cfg.keys())
-        unknown = keys - TEST_CFG_KEYS - OPTIONAL_TEST_CFG_KEYS
-        if not TEST_CFG_KEYS <= keys or unknown:
+        check_keys(type(self).__name__, keys,
+                   TEST_CFG_KEYS | OPTIONAL_TEST_CFG_KEYS, 'test_cfg.rcnn')
+        if not TEST_CFG_KEYS <= keys:
             raise KeyError(f'ISTRRoIHead test_cfg needs '
                            f'{sorted(TEST_CFG_KEYS)} (optional '
                            f'{sorted(OPTIONAL_TEST_CFG_KEYS)}); missing '
-                           f'{sorted(TEST_CFG_KEYS - keys)}, unknown '
-                           f'{sorted(unknown)}')
+                           f'{sorted(TEST_CFG_KEYS - keys)}')
         if self.test_cfg.mask_impl not in PASTE_IMPLS:
             raise ValueError(f'test_cfg.mask_impl must be one of '
                              f'{PASTE_IMPLS}, got {self.test_cfg.mask_impl!r}')

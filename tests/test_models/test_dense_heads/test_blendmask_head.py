@@ -438,8 +438,9 @@ def test_test_cfg_is_checked():
                        (dict(mask_thr=0.5, mask_chunk=3), KeyError),
                        (dict(mask_thr=1.5), ValueError),
                        (dict(mask_thr=0.5, mask_impl='grid'), ValueError)]:
-        blender = head(test_cfg=cfg)
         with pytest.raises(error):
+            # a misspelt key is refused when the head is built
+            blender = head(test_cfg=cfg)
             blender.predict_by_feat(torch.zeros(1, K, 15, 20),
                                     results_list=results,
                                     batch_img_metas=metas)

@@ -158,6 +158,23 @@ def test_mask_loss_uses_mean_code_of_iou_samples():
                          loss_smooth=None)
     got = head.loss_by_feat(embeds, [gt], meta, [info])
     torch.testing.assert_close(got['loss_mask'], expected(codes[0]))
+    assert 'loss_mask_aux' not in got
+    # mmembed's optional second mask loss sees the same probabilities,
+    # targets and weights (1 / number of GTs, one image)
+    head = EmbedMaskHead(embed_dim=4, margin_dims=1, in_channels=4,
+                         feat_channels=4, stacked_convs=0, norm_cfg=None,
+                         loss_region='image', proposal_sampling='best_iou',
+                         loss_smooth=None,
+                         loss_mask_aux=dict(type='RegionDiceLoss',
+                                            loss_weight=2.0))
+    got = head.loss_by_feat(embeds, [gt], meta, [info])
+    probs = torch.exp(-((embeds[0] - codes[0, :4, None, None])**2).sum(0) *
+                      codes[0, 4])[None]
+    from mmembed.models.losses import RegionDiceLoss
+    torch.testing.assert_close(
+        got['loss_mask_aux'],
+        RegionDiceLoss(loss_weight=2.0)(probs, target, avg_factor=1))
+    torch.testing.assert_close(got['loss_mask'], expected(codes[0]))
 
 
 @pytest.mark.parametrize('rescale', [True, False])

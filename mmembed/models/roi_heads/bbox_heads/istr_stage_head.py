@@ -13,8 +13,11 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
 from torch import Tensor
 
+from ....utils.arg_checks import check_init_args
+
 
 @MODELS.register_module()
+@check_init_args
 class ISTRStageHead(DIIHead):
     """Dynamic instance interaction (Sparse R-CNN) + ISTR v1's mask branch.
 
