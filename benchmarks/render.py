@@ -5,18 +5,24 @@
 
 Called by ``benchmarks/run.py`` after a run. The analysis text comes from
 ``benchmarks/notes.md`` (hand-written, it discusses the figures); every
-number in the tables comes from the JSON files.
+number in the tables comes from the JSON files. It also refreshes the
+figures other pages quote (README.md, docs/*.md): generated learning-check
+blocks (``render_doc_blocks``) and single-figure spans
+``<!-- fig: FILE.json PATH fmt=... -->0.87<!-- /fig -->``
+(``render_figure_spans``); tests/test_benchmarks/test_doc_figures.py fails
+on a stale one and on a hand-written result figure.
 """
 import glob
 import re
 import json
 import os
 import os.path as osp
-from typing import Dict, List
+from typing import Any, Dict, List, Optional
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
 DOC = osp.join(REPO, 'docs', 'benchmarks.md')
+README = osp.join(REPO, 'README.md')
 NAMES = {
     'embedmask': 'EmbedMask R50 (paper)',
     'embedmask_v3': 'EmbedMask R50 (v3)',
@@ -453,11 +459,139 @@ def render_doc_blocks(results_dir: str = osp.join(HERE, 'results'),
     return changed
 
 
+# A single figure quoted in a page (README.md, docs/*.md), written as
+#
+#   <!-- fig: cpu.json summary.latency_800.embedmask_over_condinst fmt=.2f -->0.87<!-- /fig -->
+#
+# ``render_figure_spans`` replaces the text between the two comments by the
+# value the results JSON holds at that path, so a page never quotes a
+# figure the results do not hold (tests/test_benchmarks/test_doc_figures.py
+# fails on a stale span, and on a result-like figure outside any span).
+FIGURE_SPAN = re.compile(
+    r'(?P<open><!-- fig: (?P<file>[\w.-]+\.json) (?P<path>\S+)'
+    r'(?P<opts>(?: [a-z]+=\S+)*) -->)(?P<body>.*?)(?P<close><!-- /fig -->)',
+    re.S)
+_SELECTOR = re.compile(r'^(?P<name>[^\[\]]+)\[(?P<sel>[^\]]+)\]$')
+
+
+def _selector_text(value: Any) -> str:
+    """How a selector compares a JSON value: lists as ``1333x800``, booleans
+    and None in lower case, numbers and strings as written."""
+    if isinstance(value, list):
+        return 'x'.join(_selector_text(v) for v in value)
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def lookup_figure(report: Any, path: str) -> Any:
+    """The value at ``path`` of a results JSON.
+
+    ``path`` is dot-separated keys; a part ``name[k=v,k2=v2]`` picks, from
+    the list ``name``, the one element whose fields match (``scale=1333x800``,
+    ``box_only=false``), and ``name[3]`` picks by index. Raises ``KeyError``
+    naming the part that does not resolve (no match, several matches, a
+    missing key)."""
+    value = report
+    for part in path.split('.'):
+        match = _SELECTOR.match(part)
+        key = match['name'] if match else part
+        if not isinstance(value, dict) or key not in value:
+            raise KeyError(f'no key {key!r} (in {path!r})')
+        value = value[key]
+        if not match:
+            continue
+        sel = match['sel']
+        if not isinstance(value, list):
+            raise KeyError(f'{key!r} is not a list (in {path!r})')
+        if sel.lstrip('-').isdigit():
+            value = value[int(sel)]
+            continue
+        wanted = dict(item.split('=', 1) for item in sel.split(','))
+        hits = [v for v in value if isinstance(v, dict) and all(
+            k in v and _selector_text(v[k]) == w for k, w in wanted.items())]
+        if len(hits) != 1:
+            raise KeyError(f'{len(hits)} elements of {key!r} match '
+                           f'[{sel}] (in {path!r}); need exactly one')
+        value = hits[0]
+    return value
+
+
+def format_figure(value: Any, opts: Dict[str, str]) -> str:
+    """``value`` as a span prints it. Options: ``fmt=`` a Python format
+    spec (default ``.2f``; ``ms`` for the milliseconds style of the
+    benchmark tables, ``str`` as written), ``div=``/``mul=`` a number to
+    scale by first (``div=1024``: MiB to GiB), ``abs=1`` the magnitude (a
+    difference quoted as "trails by")."""
+    unknown = set(opts) - {'fmt', 'div', 'mul', 'abs'}
+    if unknown:
+        raise KeyError(f'unknown figure option(s) {sorted(unknown)}')
+    fmt = opts.get('fmt', '.2f')
+    if fmt == 'str':
+        return str(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f'{value!r} is not a number; use fmt=str')
+    if 'div' in opts:
+        value = value / float(opts['div'])
+    if 'mul' in opts:
+        value = value * float(opts['mul'])
+    if opts.get('abs') == '1':
+        value = abs(value)
+    return _ms(value) if fmt == 'ms' else format(value, fmt)
+
+
+def render_figures(text: str, results_dir: str, page: str = '?') -> str:
+    """``text`` with every figure span refreshed from ``results_dir``."""
+    cache: Dict[str, Any] = {}
+
+    def span(match):
+        name = match['file']
+        if name not in cache:
+            path = osp.join(results_dir, name)
+            if not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'{page}: a figure span names {name}, which is not in '
+                    f'{results_dir}')
+            with open(path) as f:
+                cache[name] = json.load(f)
+        opts = dict(o.split('=', 1) for o in match['opts'].split())
+        try:
+            figure = format_figure(lookup_figure(cache[name], match['path']),
+                                   opts)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise KeyError(f'{page}: figure span {match["open"]}: {e}') \
+                from None
+        return match['open'] + figure + match['close']
+
+    return FIGURE_SPAN.sub(span, text)
+
+
+def render_figure_spans(results_dir: str = osp.join(HERE, 'results'),
+                        pages: Optional[List[str]] = None) -> List[str]:
+    """Refresh the figure spans of ``pages`` (default: README.md and
+    docs/*.md) in place; returns the pages it changed."""
+    if pages is None:
+        pages = [README] + sorted(glob.glob(osp.join(REPO, 'docs', '*.md')))
+    changed = []
+    for page in pages:
+        with open(page) as f:
+            text = f.read()
+        new = render_figures(text, results_dir, page)
+        if new != text:
+            with open(page, 'w') as f:
+                f.write(new)
+            changed.append(page)
+    return changed
+
+
 def render(results_dir: str = osp.join(HERE, 'results'),
            doc: str = DOC,
-           notes_path: str = osp.join(HERE, 'notes.md')) -> str:
+           notes_path: str = osp.join(HERE, 'notes.md'),
+           readme: Optional[str] = None) -> str:
     """Write ``doc`` (and PNGs in ``_static/`` next to it) from every JSON
-    in ``results_dir``; returns the page's path."""
+    in ``results_dir``, then refresh the generated blocks and figure spans
+    of every page next to ``doc`` and of ``readme`` (README.md when ``doc``
+    is docs/benchmarks.md); returns the page's path."""
     static = osp.join(osp.dirname(doc), '_static')
     reports: Dict[str, dict] = {}
     for path in sorted(glob.glob(osp.join(results_dir, '*.json'))):
@@ -527,6 +661,10 @@ def render(results_dir: str = osp.join(HERE, 'results'),
     with open(doc, 'w') as f:
         f.write(text)
     render_doc_blocks(results_dir, osp.dirname(doc))
+    pages = sorted(glob.glob(osp.join(osp.dirname(doc), '*.md')))
+    if readme is None and doc == DOC:
+        readme = README
+    render_figure_spans(results_dir, pages + ([readme] if readme else []))
     return doc
 
 
