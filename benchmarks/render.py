@@ -379,12 +379,18 @@ def _learning_section(path: str, lc: dict) -> str:
                   for h in header]
         header += ['train-photo bbox mAP', 'train-photo segm mAP']
         keys += ['train_bbox_mAP', 'train_segm_mAP']
+    if any(r.get('loss_last_quarter_share') is not None
+           for r in lc['models'].values()):
+        # share of the loss decrease in the last quarter of the schedule:
+        # near 0 when the loss flattened
+        header.append('loss drop in last quarter')
+        keys.append('loss_last_quarter_share')
     header += ['iterations', 'train s', 'peak RSS MiB']
     rows = []
     for name, r in lc['models'].items():
         rows.append([name, str(len(r.get('runs', [r])))] +
                     [_mean_std(r, k) for k in keys] +
-                    [str(r['iterations']), _fmt(r['train_seconds'], 0),
+                    [str(int(r['iterations'])), _fmt(r['train_seconds'], 0),
                      _fmt(r['peak_rss_mib'], 0)])
     text = (f'`{osp.relpath(path, REPO)}` '
             f"({lc['description']}; torch {lc['machine']['torch']}):\n\n" +
@@ -410,6 +416,41 @@ GENERATED_BLOCK = re.compile(
     r'(<!-- BEGIN generated: (?P<file>[\w.-]+\.json)'
     r'(?: models=(?P<models>[\w,]+))? -->\n)(?P<body>.*?)'
     r'(<!-- END generated -->)', re.S)
+
+
+def _loss_curve_plot(lc: dict, out_png: str) -> Optional[str]:
+    """Training loss against iteration, one line per run, one panel per
+    model, from the runs' ``loss_curve`` (the fine-tune protocol keeps
+    them): shows whether the schedule let the loss flatten. Returns the
+    path relative to the page (``_static/...``), or None without curves."""
+    models = {name: [run['loss_curve'] for run in entry.get('runs', [])
+                     if run.get('loss_curve')]
+              for name, entry in lc['models'].items()}
+    models = {k: v for k, v in models.items() if v}
+    if not models:
+        return None
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    cols = min(4, len(models))
+    rows = -(-len(models) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows),
+                             squeeze=False, sharey=True)
+    for ax, (name, curves) in zip(axes.flat, models.items()):
+        for curve in curves:
+            its, losses = zip(*curve)
+            ax.plot(its, losses, lw=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel('iteration', fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(models):]:
+        ax.axis('off')
+    axes[0][0].set_ylabel('training loss', fontsize=8)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(out_png), exist_ok=True)
+    fig.savefig(out_png, dpi=80)
+    plt.close(fig)
+    return osp.join('_static', osp.basename(out_png))
 
 
 def render_doc_blocks(results_dir: str = osp.join(HERE, 'results'),
@@ -657,6 +698,10 @@ def render(results_dir: str = osp.join(HERE, 'results'),
         with open(path) as f:
             lc = json.load(f)
         parts.append(_learning_section(path, lc))
+        curves = _loss_curve_plot(lc, osp.join(
+            static, osp.splitext(osp.basename(path))[0] + '_loss.png'))
+        if curves:
+            parts.append(f'![training loss]({curves})\n')
     text = '\n'.join(parts)
     with open(doc, 'w') as f:
         f.write(text)

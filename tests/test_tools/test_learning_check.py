@@ -312,3 +312,20 @@ def test_loss_curve_is_read_from_the_scalars(tmp_path):
         '{"lr": 0.0001, "loss": 0.5, "iter": 240}\n')
     assert tool.read_loss_curve(str(tmp_path)) == [[6, 3.25], [240, 0.5]]
     assert tool.read_loss_curve(str(tmp_path / 'none')) == []
+
+
+def test_last_quarter_share_says_whether_the_loss_flattened():
+    tool = load_tool()
+    flat = [[i, 3.0 if i == 0 else 1.0 + 0.01 * (8 - i)] for i in range(9)]
+    falling = [[i, 9.0 - i] for i in range(9)]
+    assert tool.last_quarter_share(flat) < 0.05
+    assert tool.last_quarter_share(falling) == pytest.approx(0.25)
+    assert tool.last_quarter_share([[0, 1.0], [1, 2.0], [2, 3.0],
+                                    [3, 4.0]]) is None
+    summary = tool.summarize_runs(
+        [dict(fake_run(0.6), loss_curve=flat),
+         dict(fake_run(0.6), loss_curve=falling)], [0, 1])
+    assert summary['loss_last_quarter_share'] == pytest.approx(
+        (tool.last_quarter_share(flat) + 0.25) / 2, abs=1e-3)
+    assert 'loss_curve' not in summary
+    assert summary['runs'][1]['loss_curve'] == falling

@@ -398,6 +398,17 @@ def draw_predictions(config: str, checkpoint: str, out_file: str,
     draw_rows([(config, checkpoint)], out_file, images)
 
 
+def last_quarter_share(curve: List[List[float]]) -> Optional[float]:
+    """How much of a run's total loss decrease came in the last quarter of
+    its logged steps: about 0 when the schedule let the loss flatten, large
+    when it was still falling (None for a curve that did not decrease)."""
+    losses = [loss for _, loss in curve]
+    drop = losses[0] - losses[-1]
+    if len(losses) < 4 or drop <= 0:
+        return None
+    return round((losses[3 * len(losses) // 4] - losses[-1]) / drop, 3)
+
+
 def summarize_runs(runs: List[dict], seeds: List[int]) -> dict:
     """One model's runs (one per seed) -> its report entry.
 
@@ -410,8 +421,14 @@ def summarize_runs(runs: List[dict], seeds: List[int]) -> dict:
     if not runs or len(runs) != len(seeds):
         raise ValueError(f'need one run per seed, got {len(runs)} runs for '
                          f'seeds {seeds}')
+    runs = [dict(run) for run in runs]
+    for run in runs:
+        if run.get('loss_curve'):
+            run['loss_last_quarter_share'] = last_quarter_share(
+                run['loss_curve'])
     summary = dict(runs[0])
-    for key in MEAN_KEYS:
+    summary.pop('loss_curve', None)
+    for key in MEAN_KEYS + ('loss_last_quarter_share', ):
         values = [run[key] for run in runs if run.get(key) is not None]
         if values:
             summary[key] = round(statistics.fmean(values), 4)
