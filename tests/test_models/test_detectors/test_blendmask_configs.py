@@ -15,7 +15,10 @@ EXPECTED = {
     'blendmask_r101_fpn_ms-3x_coco.py', 'blendmask_r50_fpn_550_3x_coco.py',
     'blendmask_r18_fpn_fruits_nuts.py', 'blendmask_r18_fpn_synthetic.py',
     # fp16 AmpOptimWrapper twin for CUDA (docs/reliability.md)
-    'blendmask_r18_fpn_synthetic_amp.py'
+    'blendmask_r18_fpn_synthetic_amp.py',
+    # ImageNet EfficientNet-Lite0 (docs/finetuning.md)
+    'blendmask_lite0_fpn_1x_coco.py',
+    'blendmask_lite0_fpn_fruits_nuts_finetune.py'
 }
 COCO = sorted(c for c in EXPECTED if c.endswith('_coco.py'))
 SMALL = sorted(EXPECTED - set(COCO))
