@@ -74,7 +74,7 @@ def test_istr_fits_codec_trains_tests_and_infers(tmp_path):
     result = inference_detector(model, osp.join(REPO_ROOT, SAMPLE_IMAGE))
     pred = result.pred_instances
     height, width = result.ori_shape
-    assert pred.masks.shape == (50, height, width)  # top-50, no NMS
+    assert pred.masks.shape == (100, height, width)  # top-100, no NMS
     assert pred.masks.dtype == torch.bool
 
 
