@@ -18,6 +18,8 @@ from mmdet.models.losses.utils import weight_reduce_loss
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from .row_checks import check_row_inputs
+
 
 def lovasz_grad_sorted(gt_sorted: Tensor, valid_sorted: Tensor) -> Tensor:
     """Gradient of the Lovász extension of the Jaccard loss, row-wise.
@@ -175,11 +177,7 @@ class LovaszHingeLoss(nn.Module):
             self.reduction
         if reduction not in ('none', 'mean', 'sum'):
             raise ValueError(f'LovaszHingeLoss: unknown reduction {reduction!r}')
-        if pred.shape != target.shape:
-            raise ValueError(f'LovaszHingeLoss: pred {tuple(pred.shape)} and '
-                             f'target {tuple(target.shape)} differ in shape')
-        if pred.dim() == 0:
-            raise ValueError('LovaszHingeLoss: pred must have a row dimension')
+        check_row_inputs('LovaszHingeLoss', pred, target, valid_mask)
         num_rows = pred.shape[0]
         if num_rows == 0:
             # keep the graph connected (DDP) and avoid mean-of-empty = NaN
@@ -188,10 +186,6 @@ class LovaszHingeLoss(nn.Module):
         labels = target.reshape(num_rows, -1)
         valid = None
         if valid_mask is not None:
-            if valid_mask.shape != pred.shape:
-                raise ValueError(
-                    f'LovaszHingeLoss: valid_mask {tuple(valid_mask.shape)} '
-                    f'does not match pred {tuple(pred.shape)}')
             valid = valid_mask.reshape(num_rows, -1).bool()
         if self.ignore_index is not None:
             keep = labels != self.ignore_index

@@ -22,6 +22,8 @@ import torch
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from .row_checks import check_row_inputs
+
 
 @MODELS.register_module()
 class RegionDiceLoss(nn.Module):
@@ -66,11 +68,7 @@ class RegionDiceLoss(nn.Module):
         (N, *), ``weight`` (N,), ``valid_mask`` (N, *) bool. Returns a
         scalar, or (N,) with reduction ``'none'``."""
         reduction = reduction_override or self.reduction
-        if pred.shape != target.shape:
-            raise ValueError(f'RegionDiceLoss: pred {tuple(pred.shape)} and '
-                             f'target {tuple(target.shape)} differ in shape')
-        if pred.dim() == 0:
-            raise ValueError('RegionDiceLoss: pred must have a row dimension')
+        check_row_inputs('RegionDiceLoss', pred, target, valid_mask)
         num_rows = pred.shape[0]
         if num_rows == 0:
             return pred.sum() * 0
@@ -79,10 +77,6 @@ class RegionDiceLoss(nn.Module):
             probs = probs.sigmoid()
         labels = target.reshape(num_rows, -1).to(probs.dtype)
         if valid_mask is not None:
-            if valid_mask.shape != pred.shape:
-                raise ValueError(
-                    f'RegionDiceLoss: valid_mask {tuple(valid_mask.shape)} '
-                    f'does not match pred {tuple(pred.shape)}')
             valid = valid_mask.reshape(num_rows, -1).to(probs.dtype)
             probs, labels = probs * valid, labels * valid
         inter = (probs * labels).sum(1)
