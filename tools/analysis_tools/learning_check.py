@@ -110,13 +110,19 @@ FINETUNE_MODELS = {
     'configs/embedmask/embedmask_lite0_fpn_dice_fruits_nuts_finetune.py',
     'embedmask_maskw2':
     'configs/embedmask/embedmask_lite0_fpn_maskw2_fruits_nuts_finetune.py',
+    'embedmask_levels3':
+    'configs/embedmask/embedmask_lite0_fpn_levels3_fruits_nuts_finetune.py',
+    'embedmask_persample':
+    'configs/embedmask/embedmask_lite0_fpn_persample_fruits_nuts_finetune.py',
 }
 FINETUNE_DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask',
                            'condinst', 'istr', 'queryinst',
                            'embedmask_sharpmask')
 # (ours, peer) pairs compared when both ran
 COMPARISONS = (('embedmask', 'condinst'), ('embedmask_dice', 'condinst'),
-               ('embedmask_maskw2', 'condinst'), ('embedmask_v3', 'condinst'),
+               ('embedmask_maskw2', 'condinst'),
+               ('embedmask_levels3', 'condinst'),
+               ('embedmask_persample', 'condinst'), ('embedmask_v3', 'condinst'),
                ('embedmask_spatial', 'condinst'), ('blendmask', 'condinst'),
                ('istr', 'queryinst'), ('istr_det_match', 'queryinst'),
                ('istr_sparse_queries', 'queryinst'),

@@ -28,6 +28,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ...utils.arg_checks import check_init_args, check_keys
+from ..utils.level_fusion import sum_upsampled
 from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
 from ..utils.roi_ops import roi_align_dtype
 from .fcos_code_head import BOX_TEST_CFG_KEYS
@@ -274,13 +275,8 @@ class BlenderHead(BaseMaskHead):
             set.
         """
         feats = [x[level] for level in self.in_levels]
-        merged = self.refine[0](feats[0])
-        for refine, feat in zip(self.refine[1:], feats[1:]):
-            merged = merged + F.interpolate(
-                refine(feat),
-                size=merged.shape[-2:],
-                mode='bilinear',
-                align_corners=False)
+        merged = sum_upsampled(
+            [refine(feat) for refine, feat in zip(self.refine, feats)])
         bases = self.tower(merged)
         if self.training and self.seg_head is not None:
             return bases, self.seg_head(feats[0])

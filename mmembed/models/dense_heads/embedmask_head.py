@@ -52,6 +52,7 @@ from torch import Tensor
 from ...utils.arg_checks import check_init_args, check_keys
 from ..utils.embedding_kernel import (embedding_logprob,
                                       embedding_logprob_pairs)
+from ..utils.level_fusion import sum_upsampled
 from ..utils.mask_ops import (candidate_out_regions, paste_dense_logits,
                               paste_ragged_logits, rescale_gt_masks,
                               upsampled_size)
@@ -188,6 +189,13 @@ class EmbedMaskHead(BaseMaskHead):
         coord_scale (float): the 1/100 above.
         in_level (int): FPN level of the pixel branch (0 = P3).
         in_stride (int): its stride (8).
+        pixel_levels (int): mmembed's own (neither the paper nor the
+            official code): with L > 1 the branch reads the L FPN levels
+            from ``in_level`` up (e.g. P3-P5), each through its own conv,
+            the coarser ones upsampled to ``in_level`` and summed, before
+            the tower (the layout of CondInst's mask branch and BlendMask's
+            bottom module). 1 (default) = paper and official: ``in_level``
+            alone.
         upsample_factor (int): map stride = in_stride / upsample_factor.
         conv_bias (bool): bias in tower convs (the official towers have one
             next to GN; needed to load converted official weights).
@@ -195,6 +203,15 @@ class EmbedMaskHead(BaseMaskHead):
         proposal_sampling (str): ``'iou_mean'`` (paper) or ``'best_iou'``
             (v3), see :func:`select_proposal_samples`.
         sample_iou_thr (float): IoU threshold of ``'iou_mean'``.
+        sample_reduction (str): what the mask loss supervises.
+            ``'mean'`` (paper and official): the selected samples of a GT
+            are averaged into one proposal embedding and margin, which get
+            one mask loss. ``'none'`` (mmembed's own): every selected sample
+            gets its own mask loss, weighted 1 / (its GT's sample count) so
+            each GT keeps the weight it has with ``'mean'``; inference reads
+            single locations, so this trains what inference uses (the
+            paper's smooth loss only pulls them toward the mean). Same as
+            ``'mean'`` with ``'best_iou'`` sampling (one sample per GT).
         loss_region (str): ``'box'`` (paper: pixels inside the GT box grown
             by ``box_expand_ratio`` of its size plus ``box_expand_cells``
             cells) or ``'image'`` (v3: the whole map).
@@ -238,6 +255,7 @@ class EmbedMaskHead(BaseMaskHead):
     # 1333 x 800 in one chunk (about 0.6 GB of float32 temporaries)
     DEFAULT_CHUNK_PIXELS = dict(ragged=2_000_000, dense=150_000_000)
     OUTSIDE_LOGPROB = -10.0  # official v3 MaskProb_cuda.cu initial value
+    SAMPLE_REDUCTIONS = ('mean', 'none')
 
     def __init__(self,
                  *,
@@ -250,12 +268,14 @@ class EmbedMaskHead(BaseMaskHead):
                  coord_scale: float = 0.01,
                  in_level: int = 0,
                  in_stride: int = 8,
+                 pixel_levels: int = 1,
                  upsample_factor: int = 2,
                  conv_bias: bool = True,
                  norm_cfg: OptConfigType = dict(
                      type='GN', num_groups=32, requires_grad=True),
                  proposal_sampling: str = 'iou_mean',
                  sample_iou_thr: float = 0.5,
+                 sample_reduction: str = 'mean',
                  loss_region: str = 'box',
                  box_expand_ratio: float = 0.1,
                  box_expand_cells: int = 1,
@@ -283,6 +303,13 @@ class EmbedMaskHead(BaseMaskHead):
         if proposal_sampling not in SAMPLING_MODES:
             raise ValueError(f'proposal_sampling must be one of '
                              f'{SAMPLING_MODES}, got {proposal_sampling!r}')
+        if sample_reduction not in self.SAMPLE_REDUCTIONS:
+            raise ValueError(f'sample_reduction must be one of '
+                             f'{self.SAMPLE_REDUCTIONS}, got '
+                             f'{sample_reduction!r}')
+        if not isinstance(pixel_levels, int) or pixel_levels < 1:
+            raise ValueError(
+                f'pixel_levels must be an int >= 1, got {pixel_levels!r}')
         if loss_region not in ('box', 'image'):
             raise ValueError("loss_region must be 'box' or 'image', got "
                              f'{loss_region!r}')
@@ -298,10 +325,12 @@ class EmbedMaskHead(BaseMaskHead):
         self.coord_scale = coord_scale
         self.in_level = in_level
         self.in_stride = in_stride
+        self.pixel_levels = pixel_levels
         self.upsample_factor = upsample_factor
         self.mask_stride = in_stride // upsample_factor
         self.proposal_sampling = proposal_sampling
         self.sample_iou_thr = sample_iou_thr
+        self.sample_reduction = sample_reduction
         self.loss_region = loss_region
         self.box_expand_ratio = box_expand_ratio
         self.box_expand_cells = box_expand_cells
@@ -319,9 +348,21 @@ class EmbedMaskHead(BaseMaskHead):
         self.loss_mask_aux = MODELS.build(
             loss_mask_aux) if loss_mask_aux else None
 
+        # one conv per fused level (none at 1 level: the paper's exact
+        # parameters, so official checkpoints still convert)
+        self.level_convs = nn.ModuleList([
+            ConvModule(
+                in_channels,
+                feat_channels,
+                3,
+                padding=1,
+                norm_cfg=norm_cfg,
+                bias=conv_bias) for _ in range(pixel_levels)
+        ]) if pixel_levels > 1 else None
+        tower_in = feat_channels if self.level_convs else in_channels
         self.mask_convs = nn.ModuleList([
             ConvModule(
-                in_channels if i == 0 else feat_channels,
+                tower_in if i == 0 else feat_channels,
                 feat_channels,
                 3,
                 padding=1,
@@ -329,7 +370,7 @@ class EmbedMaskHead(BaseMaskHead):
                 bias=conv_bias) for i in range(stacked_convs)
         ])
         self.conv_pixel = nn.Conv2d(
-            feat_channels if stacked_convs else in_channels, embed_dim, 3,
+            feat_channels if stacked_convs else tower_in, embed_dim, 3,
             padding=1)
         self.position_scale = Scale(1.0) if spatial_dims else None
 
@@ -346,7 +387,9 @@ class EmbedMaskHead(BaseMaskHead):
         """Pixel embeddings.
 
         Args:
-            x: FPN features; ``x[in_level]`` is (B, in_channels, H/8, W/8).
+            x: FPN features; ``x[in_level]`` is (B, in_channels, H/8, W/8)
+                (with ``pixel_levels`` L, levels ``in_level`` to
+                ``in_level + L - 1`` are read).
             positive_infos: unused (codes reach :meth:`loss_by_feat` and
                 :meth:`predict_by_feat` directly); accepted for the
                 :class:`BaseMaskHead` contract.
@@ -354,7 +397,18 @@ class EmbedMaskHead(BaseMaskHead):
         Returns:
             tuple with one (B, D, H/4, W/4) tensor.
         """
-        feat = x[self.in_level]
+        if self.level_convs is None:
+            feat = x[self.in_level]
+        else:
+            levels = list(x[self.in_level:])[:self.pixel_levels]
+            if len(levels) < self.pixel_levels:
+                raise ValueError(
+                    f'{type(self).__name__}: pixel_levels '
+                    f'{self.pixel_levels} from in_level {self.in_level} needs '
+                    f'{self.pixel_levels} FPN levels, the neck gives '
+                    f'{len(levels)} from there')
+            feat = sum_upsampled(
+                [conv(level) for conv, level in zip(self.level_convs, levels)])
         for conv in self.mask_convs:
             feat = conv(feat)
         embeds = self.conv_pixel(feat)
@@ -482,25 +536,37 @@ class EmbedMaskHead(BaseMaskHead):
                 info.codes[samples.pos_inds], info.points[samples.pos_inds])
             counts = torch.bincount(
                 inst_ids, minlength=num_inst).clamp(min=1)[:, None]
-            mean_embeds = embeds.new_zeros(num_inst, self.embed_dim).index_add(
-                0, inst_ids, embeds) / counts
-            mean_margins = margins.new_zeros(
-                num_inst, self.margin_dims).index_add(0, inst_ids,
-                                                      margins) / counts
-            logprob = embedding_logprob(pixel_embeds[img_id].flatten(1),
-                                        mean_embeds, mean_margins)
-            mask_probs.append(logprob.exp())
-            gt_masks = gt.masks[sampled_gts.cpu().numpy()].to_tensor(
-                dtype=torch.bool, device=pixel_embeds.device)
-            mask_targets.append(
-                rescale_gt_masks(gt_masks, (map_h, map_w)).flatten(1))
-            if self.loss_region == 'box':
-                mask_valid.append(
-                    self._box_region(gt.bboxes[sampled_gts],
-                                     (map_h, map_w)).flatten(1))
             denom = len(gt) if self.normalize_by == 'all_gts' else num_inst
             inst_weight = embeds.new_full((num_inst, ), 1.0 / denom)
-            mask_weights.append(inst_weight)
+            gt_masks = rescale_gt_masks(
+                gt.masks[sampled_gts.cpu().numpy()].to_tensor(
+                    dtype=torch.bool, device=pixel_embeds.device),
+                (map_h, map_w)).flatten(1)
+            regions = self._box_region(
+                gt.bboxes[sampled_gts], (map_h, map_w)).flatten(
+                    1) if self.loss_region == 'box' else None
+            if self.sample_reduction == 'mean':
+                row_embeds = embeds.new_zeros(
+                    num_inst, self.embed_dim).index_add(0, inst_ids,
+                                                        embeds) / counts
+                row_margins = margins.new_zeros(
+                    num_inst, self.margin_dims).index_add(
+                        0, inst_ids, margins) / counts
+                row_weights = inst_weight
+            else:
+                # one row per sample, its GT's mask and region; a GT's rows
+                # share its weight
+                row_embeds, row_margins = embeds, margins
+                gt_masks = gt_masks[inst_ids]
+                regions = regions[inst_ids] if regions is not None else None
+                row_weights = inst_weight[inst_ids] / counts[inst_ids, 0]
+            logprob = embedding_logprob(pixel_embeds[img_id].flatten(1),
+                                        row_embeds, row_margins)
+            mask_probs.append(logprob.exp())
+            mask_targets.append(gt_masks)
+            if regions is not None:
+                mask_valid.append(regions)
+            mask_weights.append(row_weights)
             smooth_samples.append(torch.cat([embeds, margins], dim=1))
             smooth_inst.append(inst_ids + inst_offset)
             smooth_weights.append(inst_weight)

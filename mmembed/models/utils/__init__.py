@@ -26,3 +26,6 @@ __all__ += ['extract_roi_feats_traceable', 'roi_align_dtype']
 from .result_checks import remove_non_finite  # noqa: E402
 
 __all__ += ['remove_non_finite']
+from .level_fusion import sum_upsampled  # noqa: E402
+
+__all__ += ['sum_upsampled']

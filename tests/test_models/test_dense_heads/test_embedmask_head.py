@@ -177,6 +177,91 @@ def test_mask_loss_uses_mean_code_of_iou_samples():
     torch.testing.assert_close(got['loss_mask'], expected(codes[0]))
 
 
+def test_sample_reduction_none_gives_every_sample_its_own_mask_loss():
+    """Two GTs: the first with samples of IoU 1.0 and 0.64 (both kept by
+    'iou_mean'), the second with one. 'none' scores each sample's own code,
+    a GT's samples sharing its weight (1 / 2 GTs); 'mean' scores the mean
+    code of the first GT."""
+    torch.manual_seed(0)
+    embeds = torch.randn(1, 4, 8, 8)
+    gt = InstanceData(
+        bboxes=torch.tensor([[0., 0., 16., 16.], [16., 16., 32., 32.]]),
+        labels=torch.tensor([0, 1]))
+    mask = torch.zeros(2, 32, 32, dtype=torch.uint8)
+    mask[0, :16, :16] = 1
+    mask[1, 16:, 20:] = 1
+    gt.masks = BitmapMasks(mask.numpy(), 32, 32)
+    codes = torch.tensor([[1., 0., 0., 0., .5], [0., 1., 0., 0., .3],
+                          [0., 0., 2., 0., .7]])
+    info = InstanceData(
+        codes=codes,
+        points=torch.zeros(3, 2),
+        bboxes=torch.tensor([[0., 0., 16., 16.], [0., 0., 12.8, 16.],
+                             [16., 16., 32., 32.]]),
+        pos_assigned_gt_inds=torch.tensor([0, 0, 1]))
+    meta = [dict(batch_input_shape=(32, 32))]
+    lovasz = LovaszHingeLoss(input_type='probs', reduction='none')
+    targets = F.interpolate(mask[None].float(), size=(8, 8),
+                            mode='bilinear')[0] > 0
+
+    def loss(code, target):
+        dist = ((embeds[0] - code[:4, None, None])**2).sum(0) * code[4]
+        return 0.5 * lovasz(torch.exp(-dist)[None], target[None])[0]
+
+    kwargs = dict(embed_dim=4, margin_dims=1, in_channels=4, feat_channels=4,
+                  stacked_convs=0, norm_cfg=None, loss_region='image',
+                  proposal_sampling='iou_mean')
+    head = EmbedMaskHead(sample_reduction='none', **kwargs)
+    got = head.loss_by_feat(embeds, [gt], meta, [info])
+    want = (0.5 * (loss(codes[0], targets[0]) + loss(codes[1], targets[0])) +
+            loss(codes[2], targets[1])) / 2
+    torch.testing.assert_close(got['loss_mask'], want)
+    # the smooth loss does not depend on the reduction
+    dev = ((codes[:2] - codes[:2].mean(0))**2).sum() / 2
+    torch.testing.assert_close(got['loss_smooth'], 0.1 * dev)
+    mean = EmbedMaskHead(sample_reduction='mean', **kwargs).loss_by_feat(
+        embeds, [gt], meta, [info])
+    torch.testing.assert_close(
+        mean['loss_mask'],
+        (loss(codes[:2].mean(0), targets[0]) + loss(codes[2], targets[1])) /
+        2)
+    assert not torch.allclose(mean['loss_mask'], got['loss_mask'])
+    # 'box' region: each sample row is supervised on its own GT's region
+    box = EmbedMaskHead(sample_reduction='none', **{
+        **kwargs, 'loss_region': 'box'
+    }).loss_by_feat(embeds, [gt], meta, [info])
+    assert torch.isfinite(box['loss_mask'])
+    assert not torch.allclose(box['loss_mask'], got['loss_mask'])
+
+
+def test_pixel_levels_sum_coarser_levels_into_the_pixel_branch():
+    torch.manual_seed(0)
+    kwargs = dict(embed_dim=4, margin_dims=1, in_channels=6, feat_channels=5,
+                  stacked_convs=1, norm_cfg=None)
+    single = EmbedMaskHead(**kwargs)
+    assert single.level_convs is None  # the paper's parameters exactly
+    head = EmbedMaskHead(pixel_levels=3, **kwargs)
+    assert len(head.level_convs) == 3
+    assert head.mask_convs[0].conv.in_channels == 5
+    feats = (torch.randn(2, 6, 16, 20), torch.randn(2, 6, 8, 10),
+             torch.randn(2, 6, 4, 5), torch.randn(2, 6, 2, 3))
+    out, = head(feats)
+    assert out.shape == (2, 4, 32, 40)
+    # P4 and P5 reach the output; P6 (beyond the 3 levels) does not
+    for level, reaches in ((1, True), (2, True), (3, False)):
+        changed = list(feats)
+        changed[level] = changed[level] + 1
+        moved = not torch.allclose(head(tuple(changed))[0], out)
+        assert moved == reaches, level
+    with pytest.raises(ValueError, match='pixel_levels 3 from in_level 0 '
+                       'needs 3 FPN levels, the neck gives 2'):
+        head(feats[:2])
+    with pytest.raises(ValueError, match='pixel_levels must be an int >= 1'):
+        EmbedMaskHead(pixel_levels=0, **kwargs)
+    with pytest.raises(ValueError, match='sample_reduction must be one of'):
+        EmbedMaskHead(sample_reduction='sum', **kwargs)
+
+
 @pytest.mark.parametrize('rescale', [True, False])
 def test_predict_contract(rescale):
     model = build(V3, **ANY_DET).eval()
