@@ -10,7 +10,7 @@ INSTALL_INPUTS := setup.py requirements/runtime.txt requirements/tests.txt \
 # demo knobs
 DEMO_DIR ?= work_dirs/demo
 DEMO_DATA ?= data/synthetic
-DEMO_CONFIG ?= configs/embedmask/embedmask_r18_fpn_synthetic.py
+DEMO_CONFIG ?= configs/embedmask/embedmask_lite0_fpn_synthetic.py
 DEMO_IMAGE ?= 000005.png
 DEMO_SCORE_THR ?= 0.2
 
