@@ -27,12 +27,13 @@ REPO = osp.dirname(HERE)
 sys.path.insert(0, HERE)
 
 GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx', 'lite0')
-LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'fcos',
+LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'embedmask_recommended',
+                  'blendmask', 'fcos',
                   'condinst', 'mask_rcnn', 'yolact', 'istr', 'queryinst',
                   'embedmask_sharpmask', 'mask_rcnn_sharpmask')
 SCALING_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn')
-TRAIN_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn', 'istr',
-                'queryinst')
+TRAIN_MODELS = ('embedmask', 'embedmask_recommended', 'blendmask',
+                'condinst', 'mask_rcnn', 'istr', 'queryinst')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -294,6 +295,13 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
         if v3:
             row['embedmask_v3_over_embedmask'] = (v3['median_ms'] /
                                                   ours['median_ms'])
+        recommended = find('embedmask_recommended', short)
+        if recommended:
+            row['embedmask_recommended_over_embedmask'] = (
+                recommended['median_ms'] / ours['median_ms'])
+            if condinst:
+                row['embedmask_recommended_over_condinst'] = (
+                    recommended['median_ms'] / condinst['median_ms'])
         summary[f'latency_{short}'] = row
     lite0 = {r['model']: r for r in results.get('lite0', [])}
     if lite0:
@@ -315,6 +323,12 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
     if 'blendmask' in train and 'condinst' in train:
         summary['train_time_blendmask_over_condinst'] = (
             train['blendmask']['median_s'] / train['condinst']['median_s'])
+    if 'embedmask_recommended' in train:
+        for peer in ('embedmask', 'condinst'):
+            if peer in train:
+                summary[f'train_time_embedmask_recommended_over_{peer}'] = (
+                    train['embedmask_recommended']['median_s'] /
+                    train[peer]['median_s'])
     if 'embedmask' in train:
         for peer in ('condinst', 'mask_rcnn'):
             if peer in train:

@@ -28,6 +28,9 @@ MODELS: Dict[str, Tuple[str, str]] = {
     'embedmask': ('configs/embedmask/embedmask_r50_fpn_1x_coco.py', 'fcos'),
     'embedmask_v3': ('configs/embedmask/embedmask_r50_fpn_v3_1x_coco.py',
                      'fcos'),
+    # mmembed's recommended variant (docs/embedmask.md)
+    'embedmask_recommended': ('configs/embedmask/embedmask_r50_fpn_'
+                              'recommended_1x_coco.py', 'fcos'),
     'blendmask': ('configs/blendmask/blendmask_r50_fpn_1x_coco.py', 'fcos'),
     'fcos': ('mmdet::fcos/fcos_r50-caffe_fpn_gn-head-center-normbbox-'
              'centeronreg-giou_1x_coco.py', 'fcos'),

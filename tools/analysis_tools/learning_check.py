@@ -89,6 +89,9 @@ MODELS = {
     # fruits_nuts); run with --boundary-ap
     'embedmask_sharpmask':
     'configs/sharpmask/embedmask_r18_sharpmask_fruits_nuts.py',
+    # mmembed's recommended EmbedMask (docs/embedmask.md)
+    'embedmask_recommended':
+    'configs/embedmask/embedmask_r18_fpn_recommended_fruits_nuts.py',
 }
 # The fine-tune protocol (--protocol finetune): the same models on an
 # ImageNet Lite0 backbone, 12 training / 6 held-out photos
@@ -114,15 +117,26 @@ FINETUNE_MODELS = {
     'configs/embedmask/embedmask_lite0_fpn_levels3_fruits_nuts_finetune.py',
     'embedmask_persample':
     'configs/embedmask/embedmask_lite0_fpn_persample_fruits_nuts_finetune.py',
+    'embedmask_maskw4':
+    'configs/embedmask/embedmask_lite0_fpn_maskw4_fruits_nuts_finetune.py',
+    'embedmask_v3_maskw2':
+    'configs/embedmask/embedmask_lite0_fpn_v3_maskw2_fruits_nuts_finetune.py',
+    # mmembed's recommended EmbedMask (docs/embedmask.md)
+    'embedmask_recommended':
+    'configs/embedmask/'
+    'embedmask_lite0_fpn_recommended_fruits_nuts_finetune.py',
 }
 FINETUNE_DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask',
                            'condinst', 'istr', 'queryinst',
                            'embedmask_sharpmask')
 # (ours, peer) pairs compared when both ran
-COMPARISONS = (('embedmask', 'condinst'), ('embedmask_dice', 'condinst'),
+COMPARISONS = (('embedmask', 'condinst'), ('embedmask_recommended', 'condinst'),
+               ('embedmask_dice', 'condinst'),
                ('embedmask_maskw2', 'condinst'),
                ('embedmask_levels3', 'condinst'),
-               ('embedmask_persample', 'condinst'), ('embedmask_v3', 'condinst'),
+               ('embedmask_persample', 'condinst'),
+               ('embedmask_maskw4', 'condinst'),
+               ('embedmask_v3_maskw2', 'condinst'), ('embedmask_v3', 'condinst'),
                ('embedmask_spatial', 'condinst'), ('blendmask', 'condinst'),
                ('istr', 'queryinst'), ('istr_det_match', 'queryinst'),
                ('istr_sparse_queries', 'queryinst'),

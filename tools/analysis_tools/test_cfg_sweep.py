@@ -13,7 +13,7 @@ config's ``test_evaluator``. The JSON holds every metric per value.
 import argparse
 import json
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 
 def parse_value(text: str) -> Any:
@@ -28,10 +28,16 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def sweep(config: str, checkpoint: str, key: str,
-          values: List[Any]) -> Dict[str, Dict[str, float]]:
+def sweep(config: str, checkpoint: str, key: str, values: List[Any],
+          fixed: Optional[Dict[str, Any]] = None
+          ) -> Dict[str, Dict[str, float]]:
     """``{str(value): metrics}`` of ``checkpoint`` with
-    ``model.test_cfg[key] = value`` for each value."""
+    ``model.test_cfg[key] = value`` for each value (and the ``fixed``
+    test_cfg values throughout).
+
+    A key may be absent from the config when a head of the model declares
+    it (``TEST_CFG_KEYS``), e.g. an optional key with a default.
+    """
     from mmengine.config import Config
     from mmengine.runner import Runner
 
@@ -40,17 +46,27 @@ def sweep(config: str, checkpoint: str, key: str,
     cfg.work_dir = '/tmp/test_cfg_sweep'
     cfg.log_level = 'WARNING'
     cfg.load_from = checkpoint
-    if key not in cfg.model.test_cfg:
-        raise KeyError(f'{key!r} is not a key of model.test_cfg in {config} '
-                       f'(keys: {sorted(cfg.model.test_cfg)})')
+    fixed = dict(fixed or {})
     runner = Runner.from_cfg(cfg)
     model = runner.model
-    head_cfgs = [
-        m.test_cfg for m in model.modules()
-        if getattr(m, 'test_cfg', None) is not None and key in m.test_cfg
-    ]
-    if not head_cfgs:
-        raise KeyError(f'no module of the built model reads test_cfg.{key}')
+
+    def readers(name: str) -> list:
+        cfgs = [
+            m.test_cfg for m in model.modules()
+            if getattr(m, 'test_cfg', None) is not None and (
+                name in m.test_cfg or name in getattr(m, 'TEST_CFG_KEYS', ()))
+        ]
+        if not cfgs:
+            raise KeyError(
+                f'{name!r} is not a key of model.test_cfg in {config} (keys: '
+                f'{sorted(cfg.model.test_cfg)}) and no head of the built '
+                'model declares it')
+        return cfgs
+
+    for name, value in fixed.items():
+        for test_cfg in readers(name):
+            test_cfg[name] = value
+    head_cfgs = readers(key)
     results = {}
     for value in values:
         for test_cfg in head_cfgs:
@@ -74,13 +90,25 @@ def main(argv=None) -> int:
                         help='a key of model.test_cfg, e.g. mask_thr')
     parser.add_argument('--values', nargs='+', required=True,
                         type=parse_value)
+    parser.add_argument(
+        '--set', nargs='+', default=[], metavar='KEY=VALUE',
+        help='test_cfg values held fixed during the sweep, e.g. '
+        'mask_interp=logit')
     parser.add_argument('--out', help='JSON with the metrics per value')
     args = parser.parse_args(argv)
-    results = sweep(args.config, args.checkpoint, args.key, args.values)
+    fixed = {}
+    for item in args.set:
+        name, sep, text = item.partition('=')
+        if not sep or not name:
+            parser.error(f'--set takes KEY=VALUE, got {item!r}')
+        fixed[name] = parse_value(text)
+    results = sweep(args.config, args.checkpoint, args.key, args.values,
+                    fixed)
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(config=args.config, checkpoint=args.checkpoint,
-                           key=args.key, results=results), f, indent=2)
+                           key=args.key, fixed=fixed, results=results), f,
+                      indent=2)
     return 0
 
 

@@ -51,7 +51,8 @@ from torch import Tensor
 
 from ...utils.arg_checks import check_init_args, check_keys
 from ..utils.embedding_kernel import (embedding_logprob,
-                                      embedding_logprob_pairs)
+                                      embedding_logprob_pairs,
+                                      logprob_to_logit)
 from ..utils.level_fusion import sum_upsampled
 from ..utils.mask_ops import (candidate_out_regions, paste_dense_logits,
                               paste_ragged_logits, rescale_gt_masks,
@@ -236,7 +237,12 @@ class EmbedMaskHead(BaseMaskHead):
         train_cfg, test_cfg (dict): ``test_cfg`` keys: ``mask_thr``
             (probability threshold), ``mask_box_expand`` (cells at stride 4
             around the box where probabilities are computed; elsewhere the
-            log-probability is -10, as in official v3), ``mask_impl``
+            log-probability is -10, as in official v3), ``mask_interp``
+            (``'logprob'`` (default, paper and official): log-probabilities
+            are upsampled bilinearly and thresholded; ``'logit'``
+            (mmembed's own): logits ``log p - log(1 - p)`` are, which
+            removes the shrinking bias of upsampling a map that saturates at
+            0 inside; see :func:`logprob_to_logit`), ``mask_impl``
             (``'auto'`` (default): ``'dense'`` on CUDA, ``'ragged'``
             elsewhere; both give the same masks, see
             :meth:`_predict_masks_single`), ``mask_chunk_pixels`` (memory
@@ -247,9 +253,11 @@ class EmbedMaskHead(BaseMaskHead):
         init_cfg (dict): Normal(0, 0.01) on convs, as the official heads.
     """
 
-    TEST_CFG_KEYS = ('mask_thr', 'mask_box_expand', 'mask_impl',
+    TEST_CFG_KEYS = ('mask_thr', 'mask_box_expand', 'mask_interp',
+                     'mask_impl',
                      'mask_chunk_pixels', 'mask_dense_chunk_pixels')
     MASK_IMPLS = ('auto', 'ragged', 'dense')
+    MASK_INTERPS = ('logprob', 'logit')
     # output pixels evaluated per chunk. ragged: summed box-region pixels
     # (about 100 MB of temporaries); dense: N x H x W, i.e. 100 detections at
     # 1333 x 800 in one chunk (about 0.6 GB of float32 temporaries)
@@ -623,8 +631,9 @@ class EmbedMaskHead(BaseMaskHead):
                    'mask_head')
 
     def _read_test_cfg(self, device: torch.device
-                       ) -> Tuple[float, int, str, int]:
-        """Validated ``(mask_thr, mask_box_expand, impl, chunk budget)``."""
+                       ) -> Tuple[float, int, str, int, str]:
+        """Validated ``(mask_thr, mask_box_expand, impl, chunk budget,
+        interp)``."""
         cfg = self.test_cfg
         if cfg is None:
             raise ValueError(f'{type(self).__name__} needs a test_cfg with '
@@ -655,7 +664,11 @@ class EmbedMaskHead(BaseMaskHead):
         chunk = int(cfg.get(key, self.DEFAULT_CHUNK_PIXELS[impl]))
         if chunk <= 0:
             raise ValueError(f'test_cfg.{key} must be > 0, got {chunk}')
-        return mask_thr, expand, impl, chunk
+        interp = cfg.get('mask_interp', 'logprob')
+        if interp not in self.MASK_INTERPS:
+            raise ValueError(f'test_cfg.mask_interp must be one of '
+                             f'{self.MASK_INTERPS}, got {interp!r}')
+        return mask_thr, expand, impl, chunk, interp
 
     def predict_by_feat(self,
                         pixel_embeds: Tensor,
@@ -678,7 +691,7 @@ class EmbedMaskHead(BaseMaskHead):
             per image :obj:`InstanceData` with ``bboxes`` (N, 4), ``scores``
             (N,), ``labels`` (N,), ``masks`` (N, H, W) bool.
         """
-        mask_thr, expand, impl, chunk = self._read_test_cfg(
+        mask_thr, expand, impl, chunk, interp = self._read_test_cfg(
             pixel_embeds.device)
         if kwargs:
             raise TypeError(f'{type(self).__name__}.predict_by_feat got '
@@ -686,7 +699,10 @@ class EmbedMaskHead(BaseMaskHead):
         if results_list is None:
             raise ValueError(f'{type(self).__name__} needs the box head '
                              'detections (results_list)')
+        # the threshold in the space the maps are upsampled in
         thr = math.log(mask_thr)
+        if interp == 'logit':
+            thr -= math.log1p(-mask_thr)
         map_size = tuple(pixel_embeds.shape[-2:])
         outputs = []
         for img_id, (results, meta) in enumerate(
@@ -696,7 +712,7 @@ class EmbedMaskHead(BaseMaskHead):
                                                                      img_w)
             masks = self._predict_masks_single(
                 pixel_embeds[img_id], results, (img_h, img_w), out_size,
-                map_size, expand, thr, impl, chunk)
+                map_size, expand, thr, impl, chunk, interp)
             bboxes = results.bboxes
             if rescale:
                 # filled on the device: new_tensor(scale_factor) would copy
@@ -718,8 +734,14 @@ class EmbedMaskHead(BaseMaskHead):
                               input_size: Tuple[int, int],
                               out_size: Tuple[int, int],
                               map_size: Tuple[int, int], expand: int,
-                              thr: float, impl: str, chunk: int) -> Tensor:
+                              thr: float, impl: str, chunk: int,
+                              interp: str = 'logprob') -> Tensor:
         """(N, H, W) bool masks of one image.
+
+        ``interp='logit'`` (mmembed's own ``test_cfg.mask_interp``) turns the
+        log-probabilities into logits (:func:`logprob_to_logit`) before the
+        upsampling; ``thr`` must then be a logit. Outside the box region the
+        value stays -10 (the logit of exp(-10) to 5e-5).
 
         Both implementations compute the official v3 inference (log-prob
         inside the box region, -10 elsewhere, bilinear upsampling, crop,
@@ -740,12 +762,14 @@ class EmbedMaskHead(BaseMaskHead):
         embeds, margins = self.split_codes(results.codes, results.points)
         up_size = upsampled_size(map_size, self.mask_stride, input_size,
                                  out_size)
+        to_space = logprob_to_logit if interp == 'logit' else (lambda x: x)
         if impl == 'dense':
             flat_embeds = pixel_embeds.flatten(1)  # (D, h * w)
 
             def dense_masks(codes: Tensor, margins: Tensor,
                             boxes: Tensor) -> Tensor:
-                logprob = embedding_logprob(flat_embeds, codes, margins)
+                logprob = to_space(
+                    embedding_logprob(flat_embeds, codes, margins))
                 return paste_dense_logits(
                     logprob.view(-1, *map_size), boxes, self.mask_stride,
                     expand, up_size, out_size, self.OUTSIDE_LOGPROB, thr)
@@ -768,9 +792,9 @@ class EmbedMaskHead(BaseMaskHead):
         pixel_rows = pixel_embeds.flatten(1).t()  # (h * w, D)
         for start, end in chunk_ranges(out_areas, chunk):
             grid = ragged_grid(cells[start:end])
-            logprob = embedding_logprob_pairs(
+            logprob = to_space(embedding_logprob_pairs(
                 pixel_rows, grid.ys * map_size[1] + grid.xs, grid.box_inds,
-                embeds[start:end], margins[start:end])
+                embeds[start:end], margins[start:end]))
             masks[start:end] = paste_ragged_logits(
                 logprob, cells[start:end], grid.offsets, map_size, up_size,
                 out_size, self.OUTSIDE_LOGPROB, thr)

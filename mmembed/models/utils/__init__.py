@@ -1,5 +1,6 @@
 # Copyright (c) mmembed authors. All rights reserved.
-from .embedding_kernel import embedding_logprob, embedding_logprob_pairs
+from .embedding_kernel import (embedding_logprob, embedding_logprob_pairs,
+                               logprob_to_logit)
 from .mask_ops import (candidate_out_regions, paste_dense_logits,
                        paste_ragged_logits, rescale_gt_masks, upsampled_size)
 from .ragged_ops import (RaggedGrid, box_cell_masks, boxes_to_cells,
@@ -7,7 +8,8 @@ from .ragged_ops import (RaggedGrid, box_cell_masks, boxes_to_cells,
                          region_areas, region_masks)
 
 __all__ = [
-    'embedding_logprob', 'embedding_logprob_pairs', 'candidate_out_regions',
+    'embedding_logprob', 'embedding_logprob_pairs', 'logprob_to_logit',
+    'candidate_out_regions',
     'paste_dense_logits', 'paste_ragged_logits', 'rescale_gt_masks',
     'upsampled_size', 'RaggedGrid', 'boxes_to_cells', 'chunk_ranges',
     'even_chunks', 'ragged_grid', 'region_areas', 'region_masks',

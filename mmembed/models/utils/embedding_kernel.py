@@ -71,3 +71,22 @@ def embedding_logprob_pairs(pixel_embeds: Tensor, pix_inds: Tensor,
     _check_codes(codes, margins, pixel_embeds.shape[1])
     diff = pixel_embeds[pix_inds] - codes[prop_inds]
     return -(margins[prop_inds] * diff.pow(2)).sum(dim=1)
+
+
+# log-probabilities closer to 0 than this are clamped before the logit, so
+# a pixel at the proposal's own embedding gets a finite logit (about 13.8)
+LOGIT_MAX_LOGPROB = -1e-6
+
+
+def logprob_to_logit(logprob: Tensor) -> Tensor:
+    """``log p`` -> ``log p - log(1 - p)``, elementwise, any shape.
+
+    Bilinear upsampling of log-probabilities (the official inference) is
+    lopsided: inside an instance ``log p`` saturates at 0 while outside it
+    falls without bound, so an interpolated border cell lands on the
+    outside's side and masks shrink. Logits are symmetric about p = 0.5 (as
+    the logits CondInst and BlendMask upsample), which removes that bias.
+    ``logprob`` must be <= 0; it is clamped to ``LOGIT_MAX_LOGPROB``.
+    """
+    logprob = logprob.clamp(max=LOGIT_MAX_LOGPROB)
+    return logprob - torch.log(-torch.expm1(logprob))

@@ -326,6 +326,55 @@ def test_predicted_masks_equal_the_official_dense_computation():
     assert want.any()
 
 
+@pytest.mark.parametrize('impl', ['ragged', 'dense'])
+def test_logit_interp_upsamples_logits_and_thresholds_at_the_logit(impl):
+    """mmembed's ``mask_interp='logit'``: the same computation as the
+    official one above on ``log p - log(1 - p)``, thresholded at
+    ``logit(mask_thr)``; it grows masks where the log-prob one shrinks
+    them (borders between a saturated inside and a steep outside)."""
+    model = build(V3, **ANY_DET).eval()
+    data = batch(model, shapes=((3, 100, 124), ), num_items=(2, ),
+                 training=False)
+    sample = data['data_samples'][0]
+    with torch.no_grad():
+        x = model.extract_feat(data['inputs'])
+        dets = model.bbox_head.predict(x, data['data_samples'])
+        (pixel_embeds, ) = model.mask_head(x)
+        # scale the embeddings so that maps span saturated and far pixels
+        pixel_embeds = pixel_embeds * 3
+        head = model.mask_head
+        masks = {}
+        for interp in ('logprob', 'logit'):
+            head.test_cfg.update(mask_interp=interp, mask_impl=impl)
+            masks[interp] = head.predict_by_feat(
+                pixel_embeds, [d.clone() for d in dets],
+                [sample.metainfo])[0].masks
+    det = dets[0]
+    map_h, map_w = pixel_embeds.shape[-2:]
+    embeds, margins = head.split_codes(det.codes, det.points)
+    logprob = -((pixel_embeds[0][None] - embeds[:, :, None, None])**2 *
+                margins[:, :, None, None]).sum(1)
+    logit = logprob.clamp(max=-1e-6)
+    logit = logit - torch.log(-torch.expm1(logit))
+    for i, (x1, y1, x2, y2) in enumerate(det.bboxes.tolist()):
+        keep = torch.zeros(map_h, map_w, dtype=torch.bool)
+        keep[max(int(y1 // 4) - 2, 0):int(y2 // 4) + 3,
+             max(int(x1 // 4) - 2, 0):int(x2 // 4) + 3] = True
+        logit[i][~keep] = -10.
+    want = F.interpolate(logit[:, None], size=(map_h * 4, map_w * 4),
+                         mode='bilinear', align_corners=False)[:, 0, :100, :124]
+    want = want > math.log(0.53) - math.log(0.47)
+    assert want.any()
+    assert (masks['logit'] != want).float().mean() < 1e-4
+    # the log-prob paste keeps fewer border pixels, never more
+    assert masks['logit'].sum() > masks['logprob'].sum()
+    assert (masks['logprob'] & ~masks['logit']).float().mean() < 1e-4
+    head.test_cfg.update(mask_interp='sigmoid')
+    with pytest.raises(ValueError, match='mask_interp must be one of'):
+        head.predict_by_feat(pixel_embeds, [d.clone() for d in dets],
+                             [sample.metainfo])
+
+
 class _TensorMode(torch.nn.Module):
     """forward(mode='tensor') with flat outputs, as an exporter sees it."""
 

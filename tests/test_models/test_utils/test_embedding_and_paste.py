@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from mmembed.models.utils import (box_cell_masks, boxes_to_cells,
                                   candidate_out_regions, chunk_ranges,
                                   embedding_logprob, embedding_logprob_pairs,
-                                  even_chunks, paste_dense_logits,
+                                  even_chunks, logprob_to_logit,
+                                  paste_dense_logits,
                                   paste_ragged_logits, ragged_grid,
                                   region_areas, region_masks,
                                   rescale_gt_masks, upsampled_size)
@@ -228,3 +229,15 @@ def test_rescale_gt_masks_keeps_partial_coverage():
     assert small[0].nonzero().tolist() == [[1, 1]]
     assert small[1, 1:3, 2:4].all() and small[1].sum() == 4
     assert rescale_gt_masks(masks[:0], (4, 4)).shape == (0, 4, 4)
+
+
+def test_logprob_to_logit_is_log_odds_and_finite_at_zero():
+    p = torch.tensor([1e-8, 0.1, 0.5, 0.53, 0.9, 0.999], dtype=torch.float64)
+    torch.testing.assert_close(logprob_to_logit(p.log()),
+                               torch.log(p / (1 - p)))
+    # a pixel at the proposal's own embedding (log p = 0) stays finite
+    top = logprob_to_logit(torch.zeros(3))
+    assert torch.isfinite(top).all() and (top > 13).all()
+    # monotonic, so thresholding keeps its meaning
+    grid = torch.linspace(-30, 0, 301)
+    assert (logprob_to_logit(grid).diff() >= 0).all()
