@@ -66,6 +66,19 @@ def test_embedmask_trains_five_iterations_and_tests(tmp_path):
     import re
     printed = float(re.search(r'coco/segm_mAP: ([0-9.]+)', test_log)[1])
     assert sweep['0.5']['coco/segm_mAP'] == printed
+    # a key the config leaves to its default (the head declares it), with
+    # another key held fixed: the official paste at 0.5 is the same run
+    proc = run_tool([
+        'tools/analysis_tools/test_cfg_sweep.py', CONFIG, ckpt, '--key',
+        'mask_interp', '--values', 'logprob', 'logit', '--set',
+        'mask_thr=0.5', '--out', out
+    ])
+    assert proc.returncode == 0, explain(proc)
+    report = json.load(open(out))
+    assert report['fixed'] == {'mask_thr': 0.5}
+    assert report['results']['logprob']['coco/segm_mAP'] == printed
+    assert report['results']['logit']['coco/bbox_mAP'] == sweep['0.5'][
+        'coco/bbox_mAP']
     proc = run_tool([
         'tools/analysis_tools/test_cfg_sweep.py', CONFIG, ckpt, '--key',
         'mask_trh', '--values', '0.4'

@@ -218,3 +218,29 @@ def test_official_istr_npz_layout_loads(tmp_path):
     codec.init_weights()
     torch.testing.assert_close(codec.components,
                                torch.from_numpy(comps[0]).float())
+
+
+def test_dct_decode_for_loss_is_unclamped_and_passes_gradients():
+    """ISTR v2's dice loss reads the unclamped reconstruction: pixels the
+    inference clamp would cut (values outside [0, 1]) keep their gradient."""
+    codec = DCTMaskCodec(code_dim=16, mask_size=8)
+    torch.manual_seed(0)
+    codes = (torch.randn(3, 16) * 4).requires_grad_()
+    raw = codec.decode_for_loss(codes)
+    assert raw.shape == (3, 8, 8)
+    outside = (raw < 0) | (raw > 1)
+    assert outside.any() and (~outside).any()
+    torch.testing.assert_close(codec.decode(codes), raw.clamp(0, 1))
+    raw.sum().backward()
+    grad_raw = codes.grad.clone()
+    codes.grad = None
+    codec.decode(codes).sum().backward()
+    # the clamp cuts the outside pixels' share of the gradient
+    assert not torch.allclose(grad_raw, codes.grad)
+
+
+def test_pca_decode_for_loss_is_decode():
+    codec = PCAMaskCodec(code_dim=4, mask_size=8)
+    codes = torch.randn(2, 4)
+    torch.testing.assert_close(codec.decode_for_loss(codes),
+                               codec.decode(codes))

@@ -119,7 +119,11 @@ class ISTRStageHead(DIIHead):
             zero = pos_code_preds.sum() * 0
             return dict(loss_mask_code=zero, loss_mask_dice=zero)
         code_targets = codec.encode(pos_mask_targets).detach()
-        mask_probs = codec.decode(pos_code_preds)
+        # unclamped where the codec clamps at inference (DCT): clamped
+        # pixels would get no dice gradient. A codec without
+        # decode_for_loss (a user's own) is trained through decode
+        decode = getattr(codec, 'decode_for_loss', codec.decode)
+        mask_probs = decode(pos_code_preds)
         return dict(
             # ISTR divides the summed squared error by num_boxes and by D
             loss_mask_code=self.loss_mask_code(

@@ -68,7 +68,7 @@ class DCTMaskCodec(nn.Module):
     The basis is orthonormal, so with ``code_dim = mask_size ** 2`` decode
     inverts encode exactly. Codes live in mask-value space (not logits);
     :meth:`decode` clamps the reconstruction to [0, 1] to make it a
-    probability.
+    probability, :meth:`decode_for_loss` (training) does not.
 
     The basis is a non-persistent buffer: it follows ``.to(device)`` but is
     rebuilt from the two integers, not stored in checkpoints.
@@ -102,8 +102,18 @@ class DCTMaskCodec(nn.Module):
         check_masks(masks, self.mask_size, type(self).__name__)
         return masks.flatten(1).to(self.basis.dtype) @ self.basis.t()
 
-    def decode(self, codes: Tensor) -> Tensor:
-        """(N, D) codes -> (N, S, S) mask probabilities in [0, 1]."""
+    def decode_for_loss(self, codes: Tensor) -> Tensor:
+        """(N, D) codes -> (N, S, S) reconstructions, not clamped.
+
+        The training losses on decoded masks (ISTR's dice) read this: a
+        clamp would give the pixels outside [0, 1] no gradient, and the
+        official v2 (``hujiecpp/ISTR@1dac079``) does not clamp there.
+        """
         check_codes(codes, self.code_dim, type(self).__name__)
         values = codes @ self.basis
-        return values.clamp(0, 1).view(-1, self.mask_size, self.mask_size)
+        return values.view(-1, self.mask_size, self.mask_size)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """(N, D) codes -> (N, S, S) mask probabilities in [0, 1] (the
+        reconstruction of :meth:`decode_for_loss`, clamped)."""
+        return self.decode_for_loss(codes).clamp(0, 1)

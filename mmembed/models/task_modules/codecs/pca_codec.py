@@ -193,3 +193,9 @@ class PCAMaskCodec(nn.Module):
     def decode(self, codes: Tensor) -> Tensor:
         """(N, D) codes -> (N, S, S) mask probabilities in (0, 1)."""
         return self.decode_logits(codes).sigmoid()
+
+    def decode_for_loss(self, codes: Tensor) -> Tensor:
+        """What the training losses on decoded masks read: the same
+        probabilities as :meth:`decode` (the sigmoid has a gradient
+        everywhere)."""
+        return self.decode(codes)
