@@ -25,7 +25,7 @@ from typing import Any, Dict, List
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from learning_check import FINETUNE_MODELS, MODELS  # noqa: E402
-from test_cfg_sweep import parse_value, sweep  # noqa: E402
+from test_cfg_sweep import parse_sets, parse_value, sweep  # noqa: E402
 
 METRICS = ('segm_mAP', 'bbox_mAP')
 
@@ -70,12 +70,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f'unknown {args.protocol} models {unknown}; known: '
                      f'{sorted(configs)}')
-    fixed = {}
-    for item in args.set:
-        name, sep, text = item.partition('=')
-        if not sep or not name:
-            parser.error(f'--set takes KEY=VALUE, got {item!r}')
-        fixed[name] = parse_value(text)
+    fixed = parse_sets(parser, args.set)
     work_dir = args.work_dir or (
         'work_dirs/learning_check_finetune'
         if args.protocol == 'finetune' else 'work_dirs/learning_check')

@@ -28,6 +28,19 @@ def parse_value(text: str) -> Any:
     return text
 
 
+def parse_sets(parser: argparse.ArgumentParser,
+               items: List[str]) -> Dict[str, Any]:
+    """``['mask_interp=logit']`` -> ``{'mask_interp': 'logit'}``; a usage
+    error (exit 2) names an item without ``=``."""
+    fixed = {}
+    for item in items:
+        name, sep, text = item.partition('=')
+        if not sep or not name:
+            parser.error(f'--set takes KEY=VALUE, got {item!r}')
+        fixed[name] = parse_value(text)
+    return fixed
+
+
 def sweep(config: str, checkpoint: str, key: str, values: List[Any],
           fixed: Optional[Dict[str, Any]] = None
           ) -> Dict[str, Dict[str, float]]:
@@ -96,12 +109,7 @@ def main(argv=None) -> int:
         'mask_interp=logit')
     parser.add_argument('--out', help='JSON with the metrics per value')
     args = parser.parse_args(argv)
-    fixed = {}
-    for item in args.set:
-        name, sep, text = item.partition('=')
-        if not sep or not name:
-            parser.error(f'--set takes KEY=VALUE, got {item!r}')
-        fixed[name] = parse_value(text)
+    fixed = parse_sets(parser, args.set)
     results = sweep(args.config, args.checkpoint, args.key, args.values,
                     fixed)
     if args.out:
