@@ -2,33 +2,22 @@
 # scratch (no ImageNet weights can be downloaded here), trained on coco128's
 # 126 annotated images and evaluated (class-agnostic segment AR) on the same
 # 128, AdamW for a short schedule. A toy: it shows the pipeline learns, it
-# is not the paper's number (docs/sharpmask.md#the-proposal-model).
-_base_ = ['./deepmask_r50_coco_proposals.py']
-data_root = '../shared/data/coco128/'
-ann_file = 'annotations/instances_train2017.json'
+# is not the paper's number (docs/sharpmask.md#the-proposal-model). The
+# R-18 / coco128 parts are shared with sharpmask_r18_coco128_proposals.py.
+_base_ = [
+    './deepmask_r50_coco_proposals.py',
+    '../_base_/sharpmask/r18_coco128_proposal_parts.py',
+]
+data_root = {{_base_.coco128_data_root}}
 
 model = dict(
-    backbone=dict(
-        depth=18,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,
-        init_cfg=None),
-    deepmask_head=dict(in_channels=256),
-    test_cfg=dict(num_proposals=1000))
+    backbone={{_base_.r18_backbone}},
+    deepmask_head={{_base_.r18_deepmask_head}})
 
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=2,
-    persistent_workers=True,
-    dataset=dict(data_root=data_root, ann_file=ann_file,
-                 data_prefix=dict(img='train2017/')))
-val_dataloader = dict(
-    num_workers=1,
-    persistent_workers=False,
-    dataset=dict(data_root=data_root, ann_file=ann_file,
-                 data_prefix=dict(img='train2017/')))
+train_dataloader = {{_base_.coco128_train_dataloader}}
+val_dataloader = {{_base_.coco128_val_dataloader}}
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + ann_file)
+val_evaluator = {{_base_.coco128_evaluator}}
 test_evaluator = val_evaluator
 
 max_iters = 400

@@ -79,7 +79,10 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     _delete_=True,
     type='SegmentProposalMetric',
-    ann_file={{_base_.data_root}} + 'annotations/instances_val2017.json',
+    # coco_instance.py's data_root written out: mmengine substitutes a base
+    # variable only where it is the whole value (the base's data_root plus
+    # this suffix used to leave mmengine's placeholder in the path)
+    ann_file='data/coco/annotations/instances_val2017.json',
     proposal_nums=(10, 100, 1000))
 test_evaluator = val_evaluator
 

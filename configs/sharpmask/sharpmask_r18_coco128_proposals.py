@@ -1,40 +1,31 @@
-# The CPU-sized SharpMask stage of sharpmask_r50_coco_proposals.py: the
-# DeepMask of deepmask_r18_coco128_proposals.py frozen, the refinement
-# (ResNet-18 skip widths) trained alone on 160x160 mask samples of coco128,
-# plain SGD as the release (no momentum, no weight decay) at a CPU-sized
-# number of iterations, then evaluated as class-agnostic segment AR.
-_base_ = './deepmask_r18_coco128_proposals.py'
+# The CPU-sized SharpMask stage: sharpmask_r50_coco_proposals.py (the
+# refinement trained alone on the frozen DeepMask, 160x160 mask samples,
+# plain SGD as the release: no momentum, no weight decay) on the ResNet-18
+# DeepMask of deepmask_r18_coco128_proposals.py and coco128 (the R-18 /
+# coco128 parts shared with it), at a CPU-sized number of iterations, then
+# evaluated as class-agnostic segment AR.
+_base_ = [
+    './sharpmask_r50_coco_proposals.py',
+    '../_base_/sharpmask/r18_coco128_proposal_parts.py',
+]
+data_root = {{_base_.coco128_data_root}}
 
 model = dict(
-    refine_head=dict(
-        _delete_=True,
-        type='SharpMaskRefinementHead',
-        skip_channels=(256, 128, 64, 64),     # ResNet-18 C4, C3, C2, C1
-        hidden_channels=(64, 64, 64, 32),
-        mask_channels=32,
-        code_channels=512,
-        window_cells=10,
-        padding_mode='replicate',
-        loss_weight=32.),
-    train_stage='sharpmask')
+    backbone={{_base_.r18_backbone}},
+    deepmask_head={{_base_.r18_deepmask_head}},
+    # the release's refinement widths (from the R-50 config) on R-18 skips
+    refine_head=dict(skip_channels={{_base_.r18_skip_channels}}))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='DeepMaskPatchSampler', input_size=160, label_size=160,
-         hfreq=0.),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'img_shape', 'patch_label',
-                    'patch_has_mask')),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+train_dataloader = {{_base_.coco128_train_dataloader}}
+val_dataloader = {{_base_.coco128_val_dataloader}}
+test_dataloader = val_dataloader
+val_evaluator = {{_base_.coco128_evaluator}}
+test_evaluator = val_evaluator
+
 load_from = 'work_dirs/deepmask_r18_coco128_proposals/iter_400.pth'
-custom_hooks = [dict(type='FreezeExceptHook', trainable=['refine_head'])]
 max_iters = 300
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=1e-3, momentum=0., weight_decay=0.))
-param_scheduler = []
-default_hooks = dict(checkpoint=dict(interval=max_iters))
+param_scheduler = []  # constant lr 1e-3 (the R-50 steps come at 200k)
+default_hooks = dict(
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1),
+    logger=dict(interval=20))

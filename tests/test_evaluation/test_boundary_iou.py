@@ -1,11 +1,28 @@
 # Copyright (c) mmembed authors. All rights reserved.
 """Boundary bands and boundary IoU against slow reference loops written
-from the paper's definition, and the properties the metric relies on."""
+from the paper's definition and against the official API's OpenCV method,
+and the properties the metric relies on."""
+import importlib.util
+import os.path as osp
+
+import cv2
 import numpy as np
 import pytest
+import torch
 
 from mmembed.evaluation import (boundary_dilation, boundary_iou, mask_iou,
                                 mask_to_boundary)
+from mmembed.testing import get_repo_root
+
+
+def official_mask_to_boundary():
+    """The official method, as written out in the extraction benchmark."""
+    path = osp.join(get_repo_root(), 'tools', 'analysis_tools',
+                    'boundary_extraction_benchmark.py')
+    spec = importlib.util.spec_from_file_location('boundary_benchmark', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.official_mask_to_boundary
 
 
 def boundary_ref(mask: np.ndarray, d: int) -> np.ndarray:
@@ -107,3 +124,41 @@ def test_bad_shapes_raise():
         boundary_iou(np.zeros((1, 4, 5)), np.zeros((1, 5, 4)))
     with pytest.raises(ValueError, match=r'\(N, H, W\)'):
         mask_to_boundary(np.zeros((1, 1, 4, 5)))
+
+
+def blobs(num: int, height: int, width: int, seed: int) -> np.ndarray:
+    """(num, H, W) uint8 smooth random shapes (some touching the border,
+    some with holes) plus an empty, a full and a corner-pixel mask."""
+    rng = np.random.default_rng(seed)
+    masks = []
+    for i in range(num):
+        noise = cv2.GaussianBlur(rng.random((height, width)), (0, 0),
+                                 sigmaX=2 + i % 5)
+        masks.append(noise > np.quantile(noise, rng.uniform(0.3, 0.97)))
+    empty = np.zeros((height, width), dtype=bool)
+    corner = empty.copy()
+    corner[-1, -1] = True
+    masks += [empty, ~empty, corner]
+    return np.stack(masks).astype(np.uint8)
+
+
+@pytest.mark.parametrize('ratio', [0.02, 0.1, 0.3])
+@pytest.mark.parametrize('size', [(48, 64), (61, 37)])
+def test_mask_to_boundary_equals_the_official_opencv_method(ratio, size):
+    """Bit for bit the official API's bands (pad 1, d erosions by 3 x 3,
+    mask minus erosion), whatever the input's layout or type: row-major,
+    column-major as pycocotools decodes, bool, torch, one mask."""
+    official = official_mask_to_boundary()
+    masks = blobs(12, *size, seed=int(ratio * 100))
+    want = np.stack([official(m, ratio) for m in masks]).astype(bool)
+    assert want[:-3].any() and not want[-3].any()
+    column_major = np.asfortranarray(masks.transpose(1, 2, 0)).transpose(
+        2, 0, 1)
+    assert not column_major.flags.c_contiguous
+    for given in (masks, column_major, masks.astype(bool),
+                  torch.from_numpy(masks)):
+        got = mask_to_boundary(given, ratio)
+        assert got.dtype == bool and got.shape == masks.shape
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(
+        mask_to_boundary(column_major[3], ratio), want[3])

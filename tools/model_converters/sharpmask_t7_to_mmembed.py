@@ -46,7 +46,6 @@ Every parametrised module that could not be mapped, and (with ``--config``)
 every key whose shape does not match the model or that the model lacks, is
 reported; the exit status is 1 if there is any, unless ``--allow-partial``.
 """
-import argparse
 import math
 import sys
 from collections import OrderedDict
@@ -564,45 +563,19 @@ def convert_sharpmask(release: Any, bn_eps: float = DEFAULT_BN_EPS
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='release model.t7 (Torch7)')
-    parser.add_argument('dst', help='output mmembed checkpoint')
-    parser.add_argument(
-        '--config',
-        help='mmembed config to check keys and shapes against, e.g. '
-        'configs/sharpmask/sharpmask_r50_coco_proposals.py')
-    parser.add_argument(
-        '--allow-partial',
-        action='store_true',
-        help='write the output even if modules are unmapped or mismatched')
-    args = parser.parse_args(argv)
-
-    try:
-        release = load_t7(args.src)
-    except MissingTorchfileError as err:
-        print(err, file=sys.stderr)
-        return 2
-    converted, unmapped = convert(release)
-    _, release_config = unwrap_release(release)
-    problems = [f'unmapped release module: {p}' for p in unmapped]
-    if args.config:
-        from mmembed.utils.conversion import check_against_model
-        problems += check_against_model(converted, args.config)
-    for line in problems:
-        print(line)
-    print(f'converted {len(converted)} tensors, {len(problems)} problem(s)')
-    if problems and not args.allow_partial:
-        print('nothing written (use --allow-partial to write anyway)')
-        return 1
-    torch.save(
-        dict(
-            state_dict=converted,
-            meta=dict(
-                source=args.src,
-                converter='sharpmask_t7_to_mmembed',
-                release_config=release_config)), args.dst)
-    print(f'wrote {args.dst}')
-    return 0
+    from mmembed.utils.cli_utils import doc_summary
+    from mmembed.utils.conversion import converter_main
+    return converter_main(
+        argv,
+        description=doc_summary(__doc__),
+        source='release',
+        config_example='configs/sharpmask/sharpmask_r50_coco_proposals.py',
+        converter='sharpmask_t7_to_mmembed',
+        load=load_t7,
+        convert=lambda release, args: convert(release),
+        extra_meta=lambda release: dict(
+            release_config=unwrap_release(release)[1]),
+        unmapped_what='module')
 
 
 if __name__ == '__main__':

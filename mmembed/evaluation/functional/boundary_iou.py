@@ -9,23 +9,22 @@ its contour: the mask minus its erosion by a (2d + 1) x (2d + 1) square
 the same set). Pixels outside the image count as background, so a mask cut
 by the image border has a boundary along the border, as in the reference
 (which pads with one zero pixel before eroding). d is a fraction of the
-image diagonal, ``round(0.02 * sqrt(H^2 + W^2))`` and at least 1.
+image diagonal, ``round(0.02 * sqrt(H^2 + W^2))`` and at least 1. The
+bands equal the reference's pixel for pixel (tests compare them with a loop
+written from the definition and with the reference's OpenCV method).
 
 Shape shorthand: N masks of one image, H x W the image, G ground truths, D
 detections.
 """
 import math
+from functools import lru_cache
 from typing import Union
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
-
-# elements per chunk: N x (H + 2d + 1) x (W + 2d + 1) int32 (a few
-# temporaries of that size, ~128 MB each)
-CHUNK_ELEMENTS = 1 << 25
 
 
 def boundary_dilation(height: int, width: int,
@@ -33,7 +32,16 @@ def boundary_dilation(height: int, width: int,
     """d in pixels: ``round(dilation_ratio * image diagonal)``, >= 1."""
     if not dilation_ratio > 0:
         raise ValueError(f'dilation_ratio must be > 0, got {dilation_ratio}')
-    return max(1, int(round(dilation_ratio * math.hypot(height, width))))
+    # the reference's arithmetic (sqrt of the exact integer sum), so a
+    # product that lands on .5 rounds as there
+    diagonal = math.sqrt(height**2 + width**2)
+    return max(1, int(round(dilation_ratio * diagonal)))
+
+
+@lru_cache(maxsize=8)
+def _square(dilation: int) -> np.ndarray:
+    """The (2d + 1) x (2d + 1) structuring element (uint8 ones)."""
+    return np.ones((2 * dilation + 1, 2 * dilation + 1), dtype=np.uint8)
 
 
 def mask_to_boundary(masks: ArrayLike,
@@ -41,8 +49,21 @@ def mask_to_boundary(masks: ArrayLike,
                      dilation: int = None) -> np.ndarray:
     """Inner boundary bands of binary masks.
 
+    The reference pads each mask with one background pixel and erodes it d
+    times with a 3 x 3 square (OpenCV). The same set, faster: one OpenCV
+    erosion by the (2d + 1) x (2d + 1) square (OpenCV runs a rectangle as
+    a row and a column pass) of the mask's bounding box only, with
+    background beyond the box's edges. Outside the box there is no mask
+    pixel, so the box edge stands for the rest of the image and for the
+    image border alike, and the work is the box's area, not the image's
+    (COCO objects cover a few percent of their image). On coco128's masks
+    about 2x faster per mask than the reference's method on row-major
+    masks, 5x on column-major ones (pycocotools' decode, which OpenCV would
+    copy): ``tools/analysis_tools/boundary_extraction_benchmark.py``.
+
     Args:
-        masks: (N, H, W) or (H, W), bool or {0, 1}, numpy or torch.
+        masks: (N, H, W) or (H, W), bool or {0, 1} (any nonzero value is
+            the mask), numpy or torch (any device).
         dilation_ratio: d as a fraction of the image diagonal.
         dilation: d in pixels; overrides ``dilation_ratio``.
 
@@ -51,40 +72,54 @@ def mask_to_boundary(masks: ArrayLike,
         chessboard distance to the nearest background pixel (outside the
         image included) is <= d.
     """
-    masks_t = torch.as_tensor(np.asarray(masks) if not isinstance(
-        masks, torch.Tensor) else masks).bool()
-    if masks_t.dim() not in (2, 3):
+    if isinstance(masks, torch.Tensor):
+        masks = masks.detach().cpu().numpy()
+    masks = np.asarray(masks)
+    if masks.ndim not in (2, 3):
         raise ValueError(f'masks must be (N, H, W) or (H, W), got '
-                         f'{tuple(masks_t.shape)}')
-    single = masks_t.dim() == 2
+                         f'{masks.shape}')
+    single = masks.ndim == 2
     if single:
-        masks_t = masks_t[None]
-    num, height, width = masks_t.shape
+        masks = masks[None]
+    num, height, width = masks.shape
     if dilation is None:
         dilation = boundary_dilation(height, width, dilation_ratio)
     elif dilation < 1:
         raise ValueError(f'dilation must be >= 1 pixel, got {dilation}')
-    size = 2 * dilation + 1
-    per_mask = (height + 2 * dilation + 1) * (width + 2 * dilation + 1)
-    chunk = max(1, CHUNK_ELEMENTS // per_mask)
-    bands = []
-    for start in range(0, num, chunk):  # a memory bound, not per instance
-        part = masks_t[start:start + chunk].cpu()
-        # background indicator with d pixels of background around the image
-        background = F.pad((~part).int(), [dilation] * 4, value=1)
-        # a pixel is within d of the background iff its (2d+1)^2 window
-        # holds a background pixel: window sums from a summed-area table
-        # cost O(HW) whatever d (a max-pool costs O(HW d); d is 20-30 px
-        # on COCO-sized images)
-        table = F.pad(
-            background.cumsum(1, dtype=torch.int32).cumsum(
-                2, dtype=torch.int32), [1, 0, 1, 0])
-        window = (table[:, size:, size:] - table[:, :-size, size:] -
-                  table[:, size:, :-size] + table[:, :-size, :-size])
-        bands.append(part & (window > 0))
-    band = torch.cat(bands) if bands else masks_t.clone()
-    band = band.numpy()
-    return band[0] if single else band
+    # cv2 erodes uint8 with contiguous rows. bool is viewed as uint8 and
+    # uint8 (pycocotools' decode) taken as it is, without a pass over the
+    # image: erosion (a window minimum) keeps "nonzero" meaning "mask"
+    if masks.dtype == bool:
+        pixels = masks.view(np.uint8)
+    elif masks.dtype == np.uint8:
+        pixels = masks
+    else:
+        pixels = (masks != 0).view(np.uint8)
+    # column-major masks (pycocotools' decode, stacked or transposed to
+    # (N, H, W)) are row-major (N, W, H) as they lie in memory: the band of
+    # a transposed mask is the transposed band (the square is symmetric), so
+    # they are eroded as that, without a copy
+    transposed = not pixels.flags.c_contiguous and \
+        pixels.transpose(0, 2, 1).flags.c_contiguous
+    if transposed:
+        pixels = pixels.transpose(0, 2, 1)
+    pixels = np.ascontiguousarray(pixels)
+    rows, cols = pixels.any(2), pixels.any(1)  # (N, H), (N, W)
+    bands = np.zeros(pixels.shape, dtype=bool)
+    square = _square(dilation)
+    for i in range(num):
+        ys = np.flatnonzero(rows[i])
+        if not len(ys):
+            continue  # an empty mask has no boundary
+        xs = np.flatnonzero(cols[i])
+        y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+        box = pixels[i, y0:y1, x0:x1]
+        eroded = cv2.erode(
+            box, square, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        bands[i, y0:y1, x0:x1] = (box != 0) & (eroded == 0)
+    if transposed:
+        bands = bands.transpose(0, 2, 1)
+    return bands[0] if single else bands
 
 
 def mask_iou(dt_masks: ArrayLike, gt_masks: ArrayLike) -> np.ndarray:

@@ -11,6 +11,7 @@ and ``H_l x W_l`` size of stage l; S refinement steps, counted top-down
 (coarsest first, as the release's ``k_i``); ``k_i`` the mask-encoding
 channels entering step i, ``k_{i+1}`` the channels it leaves with.
 """
+import math
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
@@ -188,8 +189,18 @@ class SharpMaskNeck(BaseModule):
     * faithful (defaults): ``mask_channels=(32, 16, 8, 4, 2)``,
       ``hidden_channels=(64, 64, 64, 32)``, replicate padding (= the
       release's symmetric padding at pad 1), nearest upsampling, no norm.
+      Too narrow to feed detection heads: with ``out_channels`` above 18
+      (9 x the 2-channel finest map) it needs ``allow_narrow_levels=True``.
     * detector: ``mask_channels=128`` (or 256; the same width everywhere),
       ``upsample_mode='bilinear'``, optionally ``norm_cfg=GN``.
+
+    Every output is a 3x3 conv of ``out_channels`` on a refined map of k
+    channels, so its channels span at most 9 k dimensions. Where 9 k <
+    ``out_channels`` the level's channels are linearly dependent by
+    construction (the release's widths under a 256-channel detector: P3-P5
+    from 4, 8 and 16 channels, at most 36 / 72 / 144 of 256 dimensions), and
+    the neck refuses to build, naming the widths and the levels, unless
+    ``allow_narrow_levels=True``.
 
     The paper's second training stage (train only the refinement) is
     :class:`mmembed.engine.FreezeExceptHook` with
@@ -216,7 +227,12 @@ class SharpMaskNeck(BaseModule):
         relu_before_extra_convs: ReLU before every extra conv but the first.
         norm_cfg: norm after the refinement convs.
         out_norm_cfg: norm after the output convs (FPN: none).
-        init_cfg: Xavier-uniform on convs, as FPN.
+        allow_narrow_levels: build even when an output (an FPN-like level or
+            the ``finest_out`` map) is made from fewer than
+            ``ceil(out_channels / 9)`` channels (see above), e.g. to study
+            the release's widths under a detector. False: ValueError.
+        init_cfg: Xavier-uniform on every conv, as FPN (``start_conv`` and
+            ``finest_conv`` included: :meth:`init_weights`).
     """
 
     def __init__(self,
@@ -233,6 +249,7 @@ class SharpMaskNeck(BaseModule):
                  relu_before_extra_convs: bool = False,
                  norm_cfg: OptConfigType = None,
                  out_norm_cfg: OptConfigType = None,
+                 allow_narrow_levels: bool = False,
                  init_cfg: MultiConfig = dict(
                      type='Xavier', layer='Conv2d',
                      distribution='uniform')) -> None:
@@ -287,6 +304,8 @@ class SharpMaskNeck(BaseModule):
                                        'mask_channels', what)
         self.hidden_channels = _per_step(hidden_channels, num_steps,
                                          'hidden_channels', what)
+        if not allow_narrow_levels:
+            self._check_output_widths()
 
         top_channels = in_channels[-1]
         self.start_conv = _conv3x3(top_channels, self.mask_channels[0],
@@ -330,6 +349,64 @@ class SharpMaskNeck(BaseModule):
                 self.extra_convs.append(out_conv(channels, stride=2))
         self.finest_conv = out_conv(self.mask_channels[-1]) \
             if finest_out else None
+
+    def _check_output_widths(self) -> None:
+        """Refuse outputs whose ``out_channels`` are linearly dependent by
+        construction.
+
+        An output conv (3x3, k -> ``out_channels``) sees 9 k values per
+        pixel, so the rank of its weight, and the dimension its output
+        vectors span, is at most 9 k. With 9 k < ``out_channels`` the heads
+        above get fewer independent channels than they were built for,
+        whatever the training; nothing at run time would say so.
+        """
+        num_levels = len(self.in_channels)
+        # (what, k): out_convs[j] reads R of stage start_level + j, which
+        # has mask_channels[num_levels - stage] channels
+        sources = [(f'stage {level} (output {j})',
+                    self.mask_channels[num_levels - level])
+                   for j, level in enumerate(
+                       range(self.start_level, num_levels))]
+        if self.finest_out:
+            sources.append((f"the finest_out='{self.finest_out}' map",
+                            self.mask_channels[-1]))
+        starved = [(what, k) for what, k in sources
+                   if 9 * k < self.out_channels]
+        if not starved:
+            return
+        need = math.ceil(self.out_channels / 9)
+        levels = '; '.join(
+            f'{what} from {k} channels (at most {9 * k} of '
+            f'{self.out_channels} dimensions)' for what, k in starved)
+        raise ValueError(
+            f'SharpMaskNeck: mask_channels {tuple(self.mask_channels)} '
+            f'starve the outputs of out_channels={self.out_channels}: '
+            f'{levels}. A 3x3 output conv on k channels spans at most 9 k '
+            'dimensions, so these levels would have linearly dependent '
+            'channels. Give every output a refined map of at least '
+            f'ceil(out_channels / 9) = {need} channels (detector mode: '
+            'mask_channels=128, hidden_channels=128), or set '
+            'allow_narrow_levels=True to build the widths anyway')
+
+    def init_weights(self) -> None:
+        """Apply ``init_cfg`` (Xavier-uniform) to every conv of the neck.
+
+        mmengine's ``BaseModule.init_weights`` applies ``init_cfg`` to the
+        whole neck and then calls ``init_weights()`` of each direct child
+        that has one. ``ConvModule``'s re-draws its conv Kaiming (fan_out),
+        so ``start_conv`` and ``finest_conv``, the two ConvModules held
+        directly (FPN keeps all of its own in ModuleLists, which have no
+        ``init_weights``), used to lose the Xavier init: ``start_conv``
+        (C_top -> k_1) came out (C_top + k_1) / k_1 times Xavier's variance,
+        5x for R-18 at 128 channels, 65x for R-50 at the release's 32.
+        Marking them initialised makes mmengine skip them; a norm inside
+        keeps PyTorch's weight 1 / bias 0, which is what
+        ``ConvModule.init_weights`` would set.
+        """
+        for conv in (self.start_conv, self.finest_conv):
+            if conv is not None:
+                conv.is_init = True
+        super().init_weights()
 
     def forward(self, inputs: Tuple[Tensor, ...]) -> Tuple[Tensor, ...]:
         """Refine top-down and return FPN-like levels.

@@ -96,6 +96,63 @@ def test_proposal_configs_build_with_the_release_constants(fname):
     MODELS.build(get_detector_cfg('sharpmask/' + fname))
 
 
+R18_TWINS = {
+    'deepmask_r18_coco128_proposals.py': 'deepmask_r50_coco_proposals.py',
+    'sharpmask_r18_coco128_proposals.py': 'sharpmask_r50_coco_proposals.py',
+}
+
+
+def load_proposal_config(fname):
+    return Config.fromfile(osp.join(get_config_root(), 'sharpmask', fname))
+
+
+@pytest.mark.parametrize('fname', sorted(R18_TWINS))
+def test_r18_config_is_its_r50_twin_on_resnet18_and_coco128(fname):
+    """Each CPU config inherits its R-50 twin and changes only the trunk
+    (ResNet-18 from scratch and the widths it implies), the data (coco128,
+    train file for both) and the schedule; the stage's recipe (heads,
+    pipelines, frozen parts, the refinement's optimizer) is the twin's."""
+    cfg, twin = load_proposal_config(fname), load_proposal_config(
+        R18_TWINS[fname])
+    with open(osp.join(get_config_root(), 'sharpmask', fname)) as f:
+        assert f"'./{R18_TWINS[fname]}'" in f.read()  # inherits, not restates
+    model, twin_model = cfg.model.to_dict(), twin.model.to_dict()
+    assert model.pop('backbone') == dict(
+        twin_model.pop('backbone'), depth=18, init_cfg=None,
+        norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False)
+    assert model.pop('deepmask_head') == dict(
+        twin_model.pop('deepmask_head'), in_channels=256)
+    twin_refine = twin_model.pop('refine_head')
+    assert model.pop('refine_head') == (
+        None if twin_refine is None else dict(
+            twin_refine, skip_channels=(256, 128, 64, 64)))
+    assert model == twin_model
+    root = '../shared/data/coco128/'
+    ann = 'annotations/instances_train2017.json'
+    assert cfg.data_root == root
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset, twin_dataset = cfg[key].dataset.to_dict(), twin[
+            key].dataset.to_dict()
+        assert dataset.pop('data_root') == root
+        assert dataset.pop('ann_file') == ann
+        assert dataset.pop('data_prefix') == dict(img='train2017/')
+        for k in ('data_root', 'ann_file', 'data_prefix'):
+            twin_dataset.pop(k)
+        assert dataset == twin_dataset, key
+    for key in ('val_evaluator', 'test_evaluator'):
+        assert cfg[key].to_dict() == dict(twin[key].to_dict(),
+                                          ann_file=root + ann)
+    assert cfg.get('custom_hooks') == twin.get('custom_hooks')
+    if fname.startswith('sharpmask'):
+        assert cfg.optim_wrapper == twin.optim_wrapper
+        assert cfg.load_from == \
+            'work_dirs/deepmask_r18_coco128_proposals/iter_400.pth'
+    # the R-50 twins evaluate on COCO val2017 (not on an mmengine
+    # placeholder, as a base-variable concatenation once gave)
+    assert twin.val_evaluator.ann_file == \
+        'data/coco/annotations/instances_val2017.json'
+
+
 def test_code_conv_is_the_release_linear_and_windows_slide():
     torch.manual_seed(0)
     head = DeepMaskHead(in_channels=8, reduce_channels=4, code_channels=6,

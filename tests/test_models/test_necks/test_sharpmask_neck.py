@@ -283,3 +283,90 @@ def test_five_stages_refine_down_to_the_stem():
     outs = neck(stages(sizes, channels, torch.float32))
     assert [o.shape[-2:] for o in outs] == sizes[1:] + [(98, 130)]
     assert neck.refinements[-1].horizontal[0].conv.in_channels == 3
+
+
+R18 = [64, 128, 256, 512]
+R50 = [256, 512, 1024, 2048]
+
+
+@pytest.mark.parametrize('in_channels', [R18, R50], ids=['r18', 'r50'])
+@pytest.mark.parametrize('layout', [
+    dict(mask_channels=128, hidden_channels=128, finest_out='input',
+         add_extra_convs='on_output'),
+    dict(mask_channels=64, hidden_channels=32, finest_out='upsampled',
+         add_extra_convs='on_input'),
+    dict(allow_narrow_levels=True, finest_out='input'),  # release widths
+], ids=['detector', 'narrow-upsampled', 'release'])
+def test_every_conv_is_xavier_uniform_after_init_weights(in_channels, layout):
+    """Every conv, start_conv and finest_conv included (mmengine used to
+    re-run ConvModule's Kaiming fan_out init on those two direct children),
+    is Xavier-uniform: |w| <= sqrt(6 / (fan_in + fan_out)), variance
+    2 / (fan_in + fan_out) within 6 standard errors, zero bias."""
+    torch.manual_seed(0)
+    out_channels = 256 if layout.get('mask_channels') else 8
+    neck = SharpMaskNeck(in_channels, out_channels, num_outs=5,
+                         start_level=1, upsample_mode='bilinear', **layout)
+    neck.init_weights()
+    convs = {name: m for name, m in neck.named_modules()
+             if isinstance(m, torch.nn.Conv2d)}
+    assert 'start_conv.conv' in convs and 'finest_conv.conv' in convs
+    assert len(convs) == 1 + 5 * 4 + 3 + (
+        2 if layout.get('add_extra_convs') else 0) + 1
+    for name, conv in convs.items():
+        weight = conv.weight.detach().double()
+        fan_in = conv.in_channels * 9
+        fan_out = conv.out_channels * 9
+        want_var = 2 / (fan_in + fan_out)
+        # a uniform's sample variance has relative std sqrt(0.8 / n)
+        tol = 6 * (0.8 / weight.numel())**0.5
+        assert weight.abs().max() <= (3 * want_var)**0.5, name
+        assert abs(weight.var().item() / want_var - 1) < tol, \
+            (name, weight.var().item() / want_var)
+        assert not conv.bias.any(), name
+
+
+def test_release_widths_starve_a_detector_and_the_neck_says_so():
+    """The release's widths under an R-50 detector (P3-P7 + the stride-4
+    map, 256 channels): P3-P5 would come from 4, 8 and 16 channels and the
+    appended map from 2; the neck refuses and names them."""
+    kwargs = dict(in_channels=R50, out_channels=256, num_outs=5,
+                  start_level=1, finest_out='input')
+    with pytest.raises(ValueError) as info:
+        SharpMaskNeck(**kwargs)
+    message = str(info.value)
+    for part in ('mask_channels (32, 16, 8, 4, 2)',
+                 'stage 1 (output 0) from 4 channels (at most 36 of 256',
+                 'stage 2 (output 1) from 8 channels',
+                 'stage 3 (output 2) from 16 channels',
+                 "finest_out='input' map from 2 channels", '= 29 channels',
+                 'allow_narrow_levels=True'):
+        assert part in message, part
+    # why: with allow_narrow_levels the neck builds, and P3's 256 channels
+    # span exactly 9 x 4 = 36 dimensions over the pixels
+    torch.manual_seed(0)
+    neck = SharpMaskNeck(**kwargs, allow_narrow_levels=True).double()
+    neck.init_weights()
+    inputs = stages([(40, 40), (20, 20), (10, 10), (5, 5)], R50)
+    with torch.no_grad():
+        p3 = neck(inputs)[0]
+    assert p3.shape == (2, 256, 20, 20)
+    pixels = (p3 - neck.out_convs[0].conv.bias[:, None, None]).permute(
+        1, 0, 2, 3).flatten(1)  # (256, 800): the conv's linear part
+    assert torch.linalg.matrix_rank(pixels) == 36
+
+
+def test_width_limit_is_ceil_of_out_channels_over_9():
+    """29 x 9 = 261 >= 256 builds, 28 x 9 = 252 < 256 is refused; the
+    shipped detector widths (128 for 256 outputs, 64 for 64) build."""
+    kwargs = dict(in_channels=R18, out_channels=256, num_outs=5,
+                  start_level=1, hidden_channels=8, finest_out='input')
+    SharpMaskNeck(**kwargs, mask_channels=29)
+    with pytest.raises(ValueError, match=r'from 28 channels \(at most 252'):
+        SharpMaskNeck(**kwargs, mask_channels=28)
+    # only the finest map too narrow: the message names it alone
+    with pytest.raises(ValueError) as info:
+        SharpMaskNeck(**kwargs, mask_channels=(64, 64, 64, 64, 16))
+    assert "finest_out='input' map from 16" in str(info.value)
+    assert 'stage 1' not in str(info.value)
+    SharpMaskNeck(**dict(kwargs, out_channels=64), mask_channels=64)
+    SharpMaskNeck(**kwargs, mask_channels=128)
