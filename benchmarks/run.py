@@ -29,11 +29,11 @@ sys.path.insert(0, HERE)
 GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx', 'lite0')
 LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'embedmask_recommended',
                   'blendmask', 'fcos',
-                  'condinst', 'mask_rcnn', 'yolact', 'istr', 'queryinst',
-                  'embedmask_sharpmask', 'mask_rcnn_sharpmask')
+                  'condinst', 'mask_rcnn', 'yolact', 'istr', 'istr_v2',
+                  'queryinst', 'embedmask_sharpmask', 'mask_rcnn_sharpmask')
 SCALING_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn')
 TRAIN_MODELS = ('embedmask', 'embedmask_recommended', 'blendmask',
-                'condinst', 'mask_rcnn', 'istr', 'queryinst')
+                'condinst', 'mask_rcnn', 'istr', 'istr_v2', 'queryinst')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -194,15 +194,20 @@ def machine_info(device: str, threads) -> Dict[str, Any]:
 
 
 def _query_ratios(find, short: int) -> Dict[str, float]:
-    """ISTR against its peer QueryInst (both 300 queries, 6 stages)."""
+    """ISTR v1 and v2 against their peer QueryInst (same queries, 6
+    stages)."""
     row: Dict[str, float] = {}
-    istr, peer = find('istr', short), find('queryinst', short)
-    if istr and peer:
-        row['istr_over_queryinst'] = istr['median_ms'] / peer['median_ms']
+    peer = find('queryinst', short)
+    for name in ('istr', 'istr_v2'):
+        istr = find(name, short)
+        if not (istr and peer):
+            continue
+        row[f'{name}_over_queryinst'] = istr['median_ms'] / peer['median_ms']
         ours = istr.get('mask_stage', {}).get('median_ms')
         theirs = peer.get('mask_stage', {}).get('median_ms')
         if ours and theirs:
-            row['istr_mask_stage_over_queryinst_mask_stage'] = ours / theirs
+            row[f'{name}_mask_stage_over_queryinst_mask_stage'] = \
+                ours / theirs
     return row
 
 
@@ -314,12 +319,13 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
                         lite0[lite]['median_ms'] / lite0[other]['median_ms'])
         summary['lite0_latency_640'] = row
     train = {r['model']: r for r in results.get('train_step', [])}
-    if 'istr' in train and 'queryinst' in train:
-        summary['train_time_istr_over_queryinst'] = (
-            train['istr']['median_s'] / train['queryinst']['median_s'])
-        summary['train_memory_istr_over_queryinst'] = (
-            train['istr']['peak_memory_mib'] /
-            train['queryinst']['peak_memory_mib'])
+    for name in ('istr', 'istr_v2'):
+        if name in train and 'queryinst' in train:
+            summary[f'train_time_{name}_over_queryinst'] = (
+                train[name]['median_s'] / train['queryinst']['median_s'])
+            summary[f'train_memory_{name}_over_queryinst'] = (
+                train[name]['peak_memory_mib'] /
+                train['queryinst']['peak_memory_mib'])
     if 'blendmask' in train and 'condinst' in train:
         summary['train_time_blendmask_over_condinst'] = (
             train['blendmask']['median_s'] / train['condinst']['median_s'])

@@ -45,6 +45,8 @@ MODELS: Dict[str, Tuple[str, str]] = {
                             'coco.py', 'rcnn'),
     # query-based, 6 stages each; queries = N (see force_detections)
     'istr': ('configs/istr/istr_r50_fpn_3x_coco.py', 'query'),
+    # official v2 (conv mask branch on 28 x 28 RoIs, 112 x 112 PCA codec)
+    'istr_v2': ('configs/istr/istr_v2_r50_fpn_3x_coco.py', 'query'),
     'queryinst': ('mmdet::queryinst/queryinst_r50_fpn_1x_coco.py', 'query'),
     # EfficientNet-Lite0 twins (ImageNet weights from the installed package)
     # and the mmdet peers on the same backbone: the 'lite0' group
@@ -419,12 +421,18 @@ def _instrument_stages(model, timer: IntervalTimer) -> Dict[str, list]:
             mask_head, '_predict_masks_single') else 'predict_by_feat'
         _timed(mask_head, paste, record['mask_paste'], timer)
     elif hasattr(getattr(model, 'roi_head', None), 'predict_masks'):
-        # ISTR: the mask stage is the code MLP of every box stage (its FCs,
-        # norms and activations on the Q query features) plus the decode of
-        # the N codes and their paste; 'mask_paste' is the latter alone
-        for stage_head in model.roi_head.bbox_head:
-            for layer in list(stage_head.mask_fcs) + [stage_head.fc_mask]:
-                _timed(layer, 'forward', record['mask_stage'], timer)
+        # ISTR v1: the mask stage is the code MLP of every box stage (its
+        # FCs, norms and activations on the Q query features) plus the
+        # decode of the N codes and their paste; v2: the 28 x 28 pooling of
+        # the N detections' boxes and the conv branch, plus decode and
+        # paste; 'mask_paste' is decode and paste alone
+        if getattr(model.roi_head, 'conv_codes', False):
+            _timed(model.roi_head, 'conv_mask_codes', record['mask_stage'],
+                   timer)
+        else:
+            for stage_head in model.roi_head.bbox_head:
+                for layer in list(stage_head.mask_fcs) + [stage_head.fc_mask]:
+                    _timed(layer, 'forward', record['mask_stage'], timer)
         # paste wrapped first, so the stage's interval encloses it
         _timed(model.roi_head, 'predict_masks', record['mask_paste'], timer)
         _timed(model.roi_head, 'predict_masks', record['mask_stage'], timer)

@@ -168,3 +168,82 @@ def test_cli_reports_unmapped_keys(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 1 and not dst.exists()
     assert 'unmapped official key: head.head_series.0.extra.weight' in out
+
+
+def official_r50_v2_state_dict(with_pca=True, code_dim=256, mask_size=112):
+    """The v2 checkpoint (hujiecpp/ISTR@1dac079 ``head.py``): v1's names, but
+    ``mask_module`` is Conv(C, C, 4, 2, 1), BN, ELU, Conv(C, C, 4, 2, 1),
+    BN, ELU, Conv(C, D, 7) (keys 0, 1, 3, 4, 6), no ``mask_logits``, and the
+    PCA codec of 112 x 112 masks (ISTR-PCA) or none (ISTR-DCT)."""
+    sd = OrderedDict(
+        (k, v) for k, v in official_r50_v1_state_dict().items()
+        if '.mask_module.' not in k and '.mask_logits.' not in k
+        and not k.startswith('mask_encoding.'))
+    gen = torch.Generator().manual_seed(1)
+    for stage in range(STAGES):
+        h = f'head.head_series.{stage}.mask_module'
+        for idx, out_ch, k in ((0, C, 4), (3, C, 4), (6, code_dim, 7)):
+            sd[f'{h}.{idx}.weight'] = torch.randn(out_ch, C, k, k,
+                                                  generator=gen)
+            sd[f'{h}.{idx}.bias'] = torch.randn(out_ch, generator=gen)
+        for idx in (1, 4):
+            for name in ('weight', 'bias', 'running_mean'):
+                sd[f'{h}.{idx}.{name}'] = torch.randn(C, generator=gen)
+            sd[f'{h}.{idx}.running_var'] = torch.rand(C, generator=gen) + .5
+            sd[f'{h}.{idx}.num_batches_tracked'] = torch.tensor(7)
+    if with_pca:
+        sd['mask_encoding.components'] = torch.full(
+            (code_dim, mask_size**2), 0.5)
+        sd['mask_encoding.explained_variances'] = torch.rand(
+            code_dim, generator=gen) + 0.1
+        sd['mask_encoding.means'] = torch.zeros(mask_size**2)
+    return sd
+
+
+def build_v2(config):
+    cfg = Config.fromfile(osp.join(get_config_root(), config))
+    cfg.model.backbone.init_cfg = None
+    if 'codec_file' in cfg.model.roi_head.mask_codec:
+        cfg.model.roi_head.mask_codec.codec_file = None
+    return MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('config,with_pca', [
+    ('istr/istr_v2_r50_fpn_3x_coco.py', True),
+    ('istr/istr_v2_r50_fpn_dct_3x_coco.py', False),
+])
+def test_v2_checkpoints_load_strictly(config, with_pca):
+    converter = load_converter()
+    official = official_r50_v2_state_dict(with_pca=with_pca)
+    assert converter.detect_version(official) == 'v2'
+    sd, unmapped = converter.convert(official)
+    assert unmapped == []
+    model = build_v2(config)
+    model.load_state_dict(sd, strict=True)
+    head = model.roi_head.bbox_head[4]
+    h = 'head.head_series.4.mask_module'
+    torch.testing.assert_close(head.mask_convs[0].weight,
+                               official[f'{h}.0.weight'])
+    torch.testing.assert_close(head.mask_convs[4].running_var,
+                               official[f'{h}.4.running_var'])
+    torch.testing.assert_close(head.mask_convs[6].bias,
+                               official[f'{h}.6.bias'])
+    if with_pca:
+        torch.testing.assert_close(model.roi_head.mask_codec.components,
+                                   official['mask_encoding.components'])
+    # forcing the wrong version leaves the conv keys under the MLP's names,
+    # which a strict load refuses
+    wrong, _ = converter.convert(official, version='v1')
+    with pytest.raises(RuntimeError, match='mask_fcs'):
+        model.load_state_dict(wrong, strict=True)
+
+
+def test_v2_ae_keys_are_reported_unmapped():
+    official = official_r50_v2_state_dict(with_pca=False)
+    official['mask_E.fc.weight'] = torch.zeros(2, 2)
+    official['head.head_series.0.ret_roi_layer_1.conv.0.weight'] = \
+        torch.zeros(2, 2, 3, 3)
+    _, unmapped = load_converter().convert(official)
+    assert sorted(unmapped) == [
+        'head.head_series.0.ret_roi_layer_1.conv.0.weight', 'mask_E.fc.weight'
+    ]

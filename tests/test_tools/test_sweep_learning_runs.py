@@ -50,3 +50,17 @@ def test_unknown_model_and_bad_set_are_usage_errors(capsys):
         tool.main(['--models', 'embedmask', '--key', 'mask_thr', '--values',
                    '0.5', '--set', 'mask_interp', '--out', 'x.json'])
     assert '--set takes KEY=VALUE' in capsys.readouterr().err
+
+
+def test_values_parse_to_numbers_none_and_tuples():
+    """Sweep values from the command line: numbers, None, and stage tuples
+    (ISTR's ``cls_score_stages``)."""
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'tools/analysis_tools'))
+    from test_cfg_sweep import parse_value
+    assert parse_value('0.45') == 0.45 and parse_value('2') == 2
+    assert parse_value('None') is None
+    assert parse_value('(2,3,4,5)') == (2, 3, 4, 5)
+    assert parse_value('[5]') == (5, )
+    assert parse_value('logit') == 'logit'
+    assert parse_value('(oops') == '(oops'

@@ -79,6 +79,8 @@ MODELS = {
     'configs/embedmask/embedmask_r18_fpn_spatial_fruits_nuts.py',
     # the query-based pair (docs/istr.md#learning-check)
     'istr': 'configs/istr/istr_r18_fpn_fruits_nuts.py',
+    'istr_v2': 'configs/istr/istr_v2_r18_fpn_fruits_nuts.py',
+    'istr_recommended': 'configs/istr/istr_v2_r18_fpn_recommended_fruits_nuts.py',
     'queryinst': 'configs/queryinst/queryinst_r18_fpn_fruits_nuts.py',
     # ISTR ablations, not run by default (docs/istr.md#why-istr-trails-
     # queryinst-here)
@@ -104,6 +106,27 @@ FINETUNE_MODELS = {
     'blendmask':
     'configs/blendmask/blendmask_lite0_fpn_fruits_nuts_finetune.py',
     'istr': 'configs/istr/istr_lite0_fpn_fruits_nuts_finetune.py',
+    'istr_sparse_queries':
+    'configs/istr/istr_lite0_fpn_sparse_queries_fruits_nuts_finetune.py',
+    'istr_v2': 'configs/istr/istr_v2_lite0_fpn_fruits_nuts_finetune.py',
+    # mmembed's recommended ISTR for small data and its ablation ladder
+    # (docs/istr.md#small-data-keys): v2 + box matching, then + ReLU or +
+    # the embedding start alone; the recommended config has all three
+    'istr_recommended':
+    'configs/istr/istr_v2_lite0_fpn_recommended_fruits_nuts_finetune.py',
+    'istr_recommended_one_cls_fc':
+    'configs/istr/'
+    'istr_v2_lite0_fpn_recommended_one_cls_fc_fruits_nuts_finetune.py',
+    'istr_recommended_query_fusion':
+    'configs/istr/'
+    'istr_v2_lite0_fpn_recommended_query_fusion_fruits_nuts_finetune.py',
+    'istr_v2_box_matching':
+    'configs/istr/istr_v2_lite0_fpn_box_matching_fruits_nuts_finetune.py',
+    'istr_v2_box_matching_relu':
+    'configs/istr/istr_v2_lite0_fpn_box_matching_relu_fruits_nuts_finetune.py',
+    'istr_v2_box_matching_embed_start':
+    'configs/istr/'
+    'istr_v2_lite0_fpn_box_matching_embed_start_fruits_nuts_finetune.py',
     'queryinst':
     'configs/queryinst/queryinst_lite0_fpn_fruits_nuts_finetune.py',
     'embedmask_sharpmask':
@@ -138,7 +161,14 @@ COMPARISONS = (('embedmask', 'condinst'), ('embedmask_recommended', 'condinst'),
                ('embedmask_maskw4', 'condinst'),
                ('embedmask_v3_maskw2', 'condinst'), ('embedmask_v3', 'condinst'),
                ('embedmask_spatial', 'condinst'), ('blendmask', 'condinst'),
-               ('istr', 'queryinst'), ('istr_det_match', 'queryinst'),
+               ('istr', 'queryinst'), ('istr_v2', 'queryinst'),
+               ('istr_recommended', 'queryinst'),
+               ('istr_recommended_one_cls_fc', 'queryinst'),
+               ('istr_recommended_query_fusion', 'queryinst'),
+               ('istr_v2_box_matching', 'queryinst'),
+               ('istr_v2_box_matching_relu', 'queryinst'),
+               ('istr_v2_box_matching_embed_start', 'queryinst'),
+               ('istr_det_match', 'queryinst'),
                ('istr_sparse_queries', 'queryinst'),
                ('embedmask_sharpmask', 'embedmask'))
 DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'condinst')

@@ -17,9 +17,16 @@ from typing import Any, Dict, List, Optional
 
 
 def parse_value(text: str) -> Any:
-    """'0.4' -> 0.4, '2' -> 2, 'none' -> None, anything else as text."""
+    """'0.4' -> 0.4, '2' -> 2, 'none' -> None, '(2,3,4,5)' / '[1,2]' -> a
+    tuple, anything else as text."""
     if text.lower() == 'none':
         return None
+    if text[:1] in '([' and text[-1:] in ')]':
+        import ast
+        try:
+            return tuple(ast.literal_eval(text))
+        except (ValueError, SyntaxError, TypeError):
+            pass
     for cast in (int, float):
         try:
             return cast(text)

@@ -31,14 +31,27 @@ class ISTREmbeddingRPNHead(EmbeddingRPNHead):
         proposal_feature_channel: C.
         feat_levels: indices of the neck outputs pooled (ISTR: P2..P5 =
             the four outputs of a 4-level FPN); None pools all.
+        image_feat_scale: the pooled image vector is multiplied by this
+            before it is added to the learned embeddings: 1.0 is ISTR's
+            start; 0.0 is Sparse R-CNN's (the learned embeddings alone);
+            values between damp the image part, which at the start is
+            nearly the same vector for every photo and larger than the
+            embeddings, so it makes the queries alike
+            (docs/istr.md#why-istr-trails-queryinst-here). mmembed's key,
+            not in the official code.
     """
 
     def __init__(self,
                  num_proposals: int = 300,
                  proposal_feature_channel: int = 256,
                  feat_levels: Optional[Sequence[int]] = (0, 1, 2, 3),
+                 image_feat_scale: float = 1.0,
                  **kwargs) -> None:
+        if not image_feat_scale >= 0:
+            raise ValueError('image_feat_scale must be a number >= 0, got '
+                             f'{image_feat_scale!r}')
         self.feat_levels = None if feat_levels is None else tuple(feat_levels)
+        self.image_feat_scale = float(image_feat_scale)
         super().__init__(
             num_proposals=num_proposals,
             proposal_feature_channel=proposal_feature_channel,
@@ -66,9 +79,11 @@ class ISTREmbeddingRPNHead(EmbeddingRPNHead):
     def _decode_init_proposals(self, x: List[Tensor],
                                batch_data_samples: SampleList) -> InstanceList:
         """mmdet's proposals with ``features`` (num_proposals, C) = learned
-        embedding + this image's pooled features."""
+        embedding + ``image_feat_scale`` x this image's pooled features."""
         results_list = super()._decode_init_proposals(x, batch_data_samples)
-        img_feats = self.image_features(x)
+        if self.image_feat_scale == 0:  # Sparse R-CNN's start
+            return results_list
+        img_feats = self.image_features(x) * self.image_feat_scale
         for img_id, results in enumerate(results_list):
             results.features = results.features + img_feats[img_id][None]
         return results_list

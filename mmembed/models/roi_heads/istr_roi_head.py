@@ -18,6 +18,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ...utils.arg_checks import check_init_args, check_keys
+from ..task_modules.match_costs import MaskCodeCost
 from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
 from ..utils.result_checks import remove_non_finite
 from ..utils.roi_ops import extract_roi_feats_traceable, roi_align_dtype
@@ -27,9 +28,14 @@ from ..utils.roi_ops import extract_roi_feats_traceable, roi_align_dtype
 MAX_BOX_COORD = 1e5
 
 TEST_CFG_KEYS = {'max_per_img', 'mask_thr_binary', 'mask_impl'}
-# optional: detections scoring <= score_thr are dropped after the paste
-# (None, the default and the official model: the top max_per_img are kept)
-OPTIONAL_TEST_CFG_KEYS = {'score_thr'}
+# optional:
+# - score_thr: detections scoring <= score_thr are dropped after the paste
+#   (None, the default and the official model: the top max_per_img are kept)
+# - cls_score_stages: the stages whose class logits are averaged to score
+#   the detections (None, the default and v1: the last stage only; ISTR v2:
+#   (2, 3, 4, 5), DynamicHead.forward at hujiecpp/ISTR@1dac079)
+OPTIONAL_TEST_CFG_KEYS = {'score_thr', 'cls_score_stages'}
+MASK_TARGET_BOXES = ('gt', 'pred')
 
 
 def sanitize_boxes(boxes: Tensor) -> Tensor:
@@ -77,8 +83,15 @@ class ISTRRoIHead(SparseRoIHead):
       random soft targets, as ISTR;
     - boxes are sanitised (:func:`sanitize_boxes`) before RoIAlign, and the
       assigner sees finite scores, boxes and codes;
+    - ISTR v2's conv mask branch (stage heads with ``mask_branch='conv'``):
+      every stage pools ``code_roi_extractor`` (28 x 28) features of its
+      predicted, detached boxes and predicts the codes from them; with
+      ``mask_target_boxes='pred'`` the code and dice targets are the GT
+      masks cropped by those boxes (clipped to the image), while the
+      matching cost still encodes GT-box crops (v2 ``loss.py``);
     - :meth:`predict`: top ``max_per_img`` of the Q x K sigmoid scores of the
-      last stage, no NMS; each detection's code is decoded and the S x S map
+      last stage (or of the logits averaged over ``test_cfg
+      .cls_score_stages``, v2), no NMS; each detection's code is decoded and the S x S map
       pasted into the image by the shared :func:`paste_box_masks`
       (``mask_impl``: 'dense' has no host synchronisation and a fixed op
       count on CUDA). Boxes are clipped to the image (detectron2's
@@ -87,6 +100,16 @@ class ISTRRoIHead(SparseRoIHead):
     Args:
         mask_codec: codec config (``encode`` / ``decode``, ``code_dim``,
             ``mask_size``).
+        code_roi_extractor: RoI extractor of the conv mask branch (v2:
+            ``RoIAlign(28, sampling_ratio=2, aligned=True)`` on P2-P5);
+            required when a stage head has ``mask_branch='conv'``, refused
+            otherwise. Without ``out_channels`` / ``featmap_strides`` it
+            takes ``bbox_roi_extractor``'s.
+        mask_target_boxes: the boxes the GT masks are cropped by for the
+            code and dice losses: ``'gt'`` (v1: each matched GT's box) or
+            ``'pred'`` (v2: the matched query's predicted box of the stage,
+            detached and clipped to the image, so the target is what the
+            pasted mask must show).
         match_random_soft_targets: encode the GT masks for the matching
             cost with the codec's random soft targets (True, the official
             code: fresh noise at every call, so the cost of a pair changes
@@ -98,9 +121,15 @@ class ISTRRoIHead(SparseRoIHead):
             without ``code_dim`` gets the codec's).
     """
 
+    # the test_cfg keys it reads (tools/analysis_tools/test_cfg_sweep.py
+    # may set an optional one the config leaves out)
+    TEST_CFG_KEYS = frozenset(TEST_CFG_KEYS | OPTIONAL_TEST_CFG_KEYS)
+
     def __init__(self,
                  *,
                  mask_codec: ConfigType,
+                 code_roi_extractor: Optional[ConfigType] = None,
+                 mask_target_boxes: str = 'gt',
                  match_random_soft_targets: bool = True,
                  **kwargs) -> None:
         if kwargs.get('mask_head') is not None:
@@ -118,9 +147,41 @@ class ISTRRoIHead(SparseRoIHead):
                 dict(head, code_dim=head.get('code_dim', codec.code_dim))
                 for head in heads
             ]
+        if mask_target_boxes not in MASK_TARGET_BOXES:
+            raise ValueError(f'mask_target_boxes must be one of '
+                             f'{MASK_TARGET_BOXES}, got {mask_target_boxes!r}')
         super().__init__(**kwargs)
         self.mask_codec = codec
+        self.mask_target_boxes = mask_target_boxes
         self.match_random_soft_targets = match_random_soft_targets
+        branches = {head.mask_branch for head in self.bbox_head}
+        if len(branches) > 1:
+            raise ValueError('all stage heads need the same mask_branch, got '
+                             f'{sorted(branches)}')
+        self.conv_codes = branches == {'conv'}
+        if self.conv_codes:
+            if code_roi_extractor is None:
+                raise ValueError('stage heads with mask_branch="conv" read '
+                                 'RoI features: set code_roi_extractor '
+                                 '(ISTR v2: RoIAlign output_size=28)')
+            # the widths and strides of the maps it pools are the box
+            # extractor's unless the config says otherwise
+            code_roi_extractor = dict(code_roi_extractor)
+            for key in ('out_channels', 'featmap_strides'):
+                code_roi_extractor.setdefault(
+                    key, kwargs['bbox_roi_extractor'][key])
+            self.code_roi_extractor = MODELS.build(code_roi_extractor)
+            out_size = self.code_roi_extractor.roi_layers[0].output_size
+            for stage, head in enumerate(self.bbox_head):
+                if tuple(out_size) != (head.mask_roi_size, ) * 2:
+                    raise ValueError(
+                        f'code_roi_extractor pools {tuple(out_size)} but '
+                        f'bbox_head[{stage}].mask_roi_size is '
+                        f'{head.mask_roi_size}')
+        elif code_roi_extractor is not None:
+            raise ValueError('code_roi_extractor is read by the conv mask '
+                             'branch only; the stage heads have '
+                             'mask_branch="mlp"')
         for stage, head in enumerate(self.bbox_head):
             if getattr(head, 'code_dim', None) != self.mask_codec.code_dim:
                 raise ValueError(
@@ -147,11 +208,25 @@ class ISTRRoIHead(SparseRoIHead):
         if self.test_cfg.mask_impl not in PASTE_IMPLS:
             raise ValueError(f'test_cfg.mask_impl must be one of '
                              f'{PASTE_IMPLS}, got {self.test_cfg.mask_impl!r}')
+        stages = self.test_cfg.get('cls_score_stages')
+        if stages is not None:
+            stages = tuple(stages)
+            if not stages or any(
+                    not isinstance(i, int) or not 0 <= i < self.num_stages
+                    for i in stages) or len(set(stages)) != len(stages):
+                raise ValueError(
+                    'test_cfg.cls_score_stages must be distinct stage '
+                    f'indices in [0, {self.num_stages - 1}], got '
+                    f'{self.test_cfg.cls_score_stages!r}')
 
     # ------------------------------------------------------------ forward
-    def _bbox_forward(self, stage: int, x: Tuple[Tensor], rois: Tensor,
+    def _bbox_forward(self,
+                      stage: int,
+                      x: Tuple[Tensor],
+                      rois: Tensor,
                       object_feats: Tensor,
-                      batch_img_metas: List[dict]) -> dict:
+                      batch_img_metas: List[dict],
+                      with_codes: bool = True) -> dict:
         """One stage on all queries (mirrors mmdet 3.3.0
         ``SparseRoIHead._bbox_forward``; differs: RoIs sanitised, mask codes
         returned, boxes decoded for the batch at once instead of through
@@ -161,11 +236,14 @@ class ISTRRoIHead(SparseRoIHead):
             rois: (B * Q, 5) ``(img_id, x1, y1, x2, y2)``, Q per image in
                 order.
             object_feats: (B, Q, C).
+            with_codes: run the conv mask branch (v2) on this stage's
+                boxes; the MLP branch (v1) always returns codes.
 
         Returns:
             dict with ``cls_score`` (B, Q, K), ``decoded_bboxes`` (B * Q, 4),
             ``object_feats`` (B, Q, C), ``attn_feats`` (B, Q, C),
-            ``mask_codes`` (B, Q, D), ``detached_cls_scores`` and
+            ``mask_codes`` (B, Q, D) (None for the conv branch without
+            ``with_codes``), ``detached_cls_scores`` and
             ``detached_proposals`` (lists of (Q, K) / (Q, 4)).
         """
         rois = torch.cat([rois[:, :1], sanitize_boxes(rois[:, 1:])], dim=1)
@@ -185,6 +263,13 @@ class ISTRRoIHead(SparseRoIHead):
         num_imgs, num_queries = cls_score.shape[:2]
         detached = sanitize_boxes(decoded.detach()).view(
             num_imgs, num_queries, 4)
+        if self.conv_codes and with_codes:
+            # v2 pools the stage's predicted boxes; RoIAlign passes no
+            # gradient to boxes, so detached boxes change nothing
+            mask_codes = self.conv_mask_codes(
+                stage, x, bbox2roi(list(detached.unbind(0))),
+                obj_feats=object_feats.flatten(0, 1)).view(
+                    num_imgs, num_queries, -1)
         return dict(
             cls_score=cls_score,
             decoded_bboxes=decoded,
@@ -193,6 +278,52 @@ class ISTRRoIHead(SparseRoIHead):
             mask_codes=mask_codes,
             detached_cls_scores=list(cls_score.detach().unbind(0)),
             detached_proposals=list(detached.unbind(0)))
+
+    def matching_reads_codes(self, stage: int) -> bool:
+        """Whether the stage's assigner reads predicted codes now: True
+        for the MLP branch (its codes come free) and when a
+        ``MaskCodeCost`` of the assigner is active (weight > 0 and past
+        its ``start_iter``)."""
+        if not self.conv_codes:
+            return True
+        costs = getattr(self.bbox_assigner[stage], 'match_costs', None)
+        if costs is None:  # another assigner: give it the codes
+            return True
+        return any(
+            cost.active() for cost in costs if isinstance(cost, MaskCodeCost))
+
+    def conv_mask_codes(self,
+                        stage: int,
+                        x: Tuple[Tensor],
+                        rois: Tensor,
+                        obj_feats: Optional[Tensor] = None,
+                        sync_free: Optional[bool] = None) -> Tensor:
+        """Codes of the conv mask branch (v2) for given boxes.
+
+        Args:
+            stage: the stage head whose branch runs.
+            x: neck outputs.
+            rois: (R, 5) ``(img_id, x1, y1, x2, y2)``, valid boxes.
+            obj_feats: (R, C) object features of the RoIs' queries (read by
+                a head with ``mask_query_fusion``).
+            sync_free: pool with a graph that never reads device values on
+                the host (every level for every RoI, weighted by the
+                level mask: :func:`extract_roi_feats_traceable`); None
+                chooses it on CUDA and when tracing, and mmdet's cheaper
+                per-level extractor on the CPU.
+
+        Returns:
+            (R, D) codes.
+        """
+        extractor = self.code_roi_extractor
+        feats = [roi_align_dtype(f) for f in x[:extractor.num_inputs]]
+        if sync_free is None:
+            sync_free = feats[0].is_cuda or torch.jit.is_tracing()
+        if sync_free:
+            roi_feats = extract_roi_feats_traceable(extractor, feats, rois)
+        else:
+            roi_feats = extractor(feats, rois)
+        return self.bbox_head[stage].forward_mask_conv(roi_feats, obj_feats)
 
     # --------------------------------------------------------------- loss
     def crop_gt_masks(self, gt_instances: InstanceData) -> Tensor:
@@ -210,6 +341,31 @@ class ISTRRoIHead(SparseRoIHead):
         cropped = gt_instances.masks.crop_and_resize(
             boxes.detach().cpu().numpy(), (size, size),
             np.arange(len(boxes)), device=boxes.device)
+        return cropped.to_tensor(torch.float32, boxes.device)
+
+    def crop_gt_masks_by_boxes(self, gt_instances: InstanceData,
+                               boxes: Tensor, gt_inds: Tensor,
+                               img_shape: Tuple[int, int]) -> Tensor:
+        """(P, S, S) float {0, 1}: GT masks ``gt_inds`` cropped by ``boxes``
+        clipped to the image (ISTR v2 ``loss.py::loss_masks``: the matched
+        query's detached predicted box, clamped to the image size).
+
+        Args:
+            boxes: (P, 4) detached boxes in input pixels.
+            gt_inds: (P,) index of the matched GT of each box.
+            img_shape: (h, w) of the input image.
+        """
+        size = self.mask_codec.mask_size
+        if len(boxes) == 0:
+            return boxes.new_zeros((0, size, size))
+        img_h, img_w = img_shape[:2]
+        boxes = torch.stack([
+            boxes[:, 0].clamp(0, img_w), boxes[:, 1].clamp(0, img_h),
+            boxes[:, 2].clamp(0, img_w), boxes[:, 3].clamp(0, img_h)
+        ], dim=1)
+        cropped = gt_instances.masks.crop_and_resize(
+            boxes.detach().cpu().numpy(), (size, size),
+            gt_inds.cpu().numpy(), device=boxes.device)
         return cropped.to_tensor(torch.float32, boxes.device)
 
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
@@ -237,8 +393,12 @@ class ISTRRoIHead(SparseRoIHead):
             (next stage's proposals).
         """
         rois = bbox2roi([res.bboxes for res in results_list])
-        bbox_results = self._bbox_forward(stage, x, rois, object_feats,
-                                          batch_img_metas)
+        # the conv branch (v2) runs on every query when the matching reads
+        # codes (v2), else on the matched queries only, after the matching
+        match_codes = self.matching_reads_codes(stage)
+        bbox_results = self._bbox_forward(
+            stage, x, rois, object_feats, batch_img_metas,
+            with_codes=match_codes)
         bbox_head = self.bbox_head[stage]
         mask_codes = bbox_results['mask_codes']
         sampling_results = []
@@ -254,8 +414,10 @@ class ISTRRoIHead(SparseRoIHead):
                 bboxes=proposals,
                 priors=proposals,
                 scores=torch.nan_to_num(
-                    bbox_results['detached_cls_scores'][img_id]),
-                mask_codes=torch.nan_to_num(mask_codes[img_id].detach()))
+                    bbox_results['detached_cls_scores'][img_id]))
+            if mask_codes is not None:
+                pred.mask_codes = torch.nan_to_num(
+                    mask_codes[img_id].detach())
             assign_result = self.bbox_assigner[stage].assign(
                 pred_instances=pred,
                 gt_instances=gt_match,
@@ -274,14 +436,36 @@ class ISTRRoIHead(SparseRoIHead):
             self.train_cfg[stage],
             imgs_whwh=imgs_whwh,
             concat=True)
-        pos_codes = torch.cat([
-            codes[res.pos_inds]
-            for codes, res in zip(mask_codes, sampling_results)
-        ])
-        pos_targets = torch.cat([
-            gt.mask_targets[res.pos_assigned_gt_inds]
-            for gt, res in zip(batch_gt_instances, sampling_results)
-        ])
+        if mask_codes is None:  # conv branch, matching without codes
+            pos_boxes = [
+                proposals[res.pos_inds] for proposals, res in zip(
+                    bbox_results['detached_proposals'], sampling_results)
+            ]
+            pos_obj = torch.cat([
+                feats[res.pos_inds] for feats, res in zip(
+                    bbox_results['object_feats'], sampling_results)
+            ])
+            pos_codes = self.conv_mask_codes(
+                stage, x, bbox2roi(pos_boxes), obj_feats=pos_obj)
+        else:
+            pos_codes = torch.cat([
+                codes[res.pos_inds]
+                for codes, res in zip(mask_codes, sampling_results)
+            ])
+        if self.mask_target_boxes == 'pred':
+            pos_targets = torch.cat([
+                self.crop_gt_masks_by_boxes(
+                    gt, proposals[res.pos_inds], res.pos_assigned_gt_inds,
+                    meta['img_shape'])
+                for gt, res, proposals, meta in zip(
+                    batch_gt_instances, sampling_results,
+                    bbox_results['detached_proposals'], batch_img_metas)
+            ])
+        else:
+            pos_targets = torch.cat([
+                gt.mask_targets[res.pos_assigned_gt_inds]
+                for gt, res in zip(batch_gt_instances, sampling_results)
+            ])
         # ISTR's num_boxes: matched GT, averaged over processes, at least 1
         avg_factor = reduce_mean(
             pos_codes.new_tensor(float(len(pos_codes)))).clamp(min=1)
@@ -406,14 +590,20 @@ class ISTRRoIHead(SparseRoIHead):
     def predict_codes(
             self, x: Tuple[Tensor], rpn_results_list: InstanceList,
             max_per_img: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Run the stages and pick the detections of the last one.
+        """Run the stages and pick the detections.
+
+        The MLP branch (v1) predicts a code for every query; the conv
+        branch (v2) pools and encodes only the N detections' boxes
+        (cheaper than v2's all-query pass, same codes: the branch sees one
+        RoI at a time).
 
         Returns:
             ``boxes`` (B, N, 4) in input-image pixels, ``scores`` (B, N),
             ``labels`` (B, N) int64, ``codes`` (B, N, D), N =
             ``min(max_per_img, Q * K)``, by descending score.
         """
-        cls_scores, proposals, codes = self.run_stages(x, rpn_results_list)
+        cls_scores, proposals, codes, obj_feats = self._run_stages(
+            x, rpn_results_list, with_codes=not self.conv_codes)
         cls_probs = cls_scores.sigmoid()  # (B, Q, K)
         num_imgs, num_queries, num_classes = cls_probs.shape
         num_dets = min(max_per_img, num_queries * num_classes)
@@ -421,41 +611,75 @@ class ISTRRoIHead(SparseRoIHead):
         labels = flat_inds % num_classes
         query_inds = torch.div(flat_inds, num_classes, rounding_mode='floor')
         boxes = proposals.gather(1, query_inds[..., None].expand(-1, -1, 4))
-        det_codes = codes.gather(
-            1, query_inds[..., None].expand(-1, -1, codes.shape[-1]))
+        if self.conv_codes:
+            det_obj = obj_feats.gather(
+                1, query_inds[..., None].expand(-1, -1, obj_feats.shape[-1]))
+            det_codes = self.conv_mask_codes(
+                self.num_stages - 1, x,
+                bbox2roi(list(sanitize_boxes(boxes).unbind(0))),
+                obj_feats=det_obj.flatten(0, 1)).view(num_imgs, num_dets, -1)
+        else:
+            det_codes = codes.gather(
+                1, query_inds[..., None].expand(-1, -1, codes.shape[-1]))
         return boxes, scores, labels, det_codes
 
-    def run_stages(self, x: Tuple[Tensor], rpn_results_list: InstanceList
-                   ) -> Tuple[Tensor, Tensor, Tensor]:
+    def run_stages(self,
+                   x: Tuple[Tensor],
+                   rpn_results_list: InstanceList,
+                   with_codes: bool = True
+                   ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+        """All stages on the queries, without GT (see :meth:`_run_stages`,
+        whose object features this leaves out)."""
+        return self._run_stages(x, rpn_results_list, with_codes)[:3]
+
+    def _run_stages(self,
+                    x: Tuple[Tensor],
+                    rpn_results_list: InstanceList,
+                    with_codes: bool = True
+                    ) -> Tuple[Tensor, Tensor, Optional[Tensor], Tensor]:
         """All stages on the queries, without GT.
 
         Args:
             x: neck outputs.
             rpn_results_list: per image ``bboxes`` (Q, 4) and ``features``
                 (Q, C) (popped: the stages consume them).
+            with_codes: return the last stage's codes of every query (the
+                conv branch runs only when asked; the MLP branch always).
 
         Returns:
-            the last stage's ``cls_scores`` (B, Q, K) logits, ``boxes``
-            (B, Q, 4) in input-image pixels (as decoded: unclipped, not
-            sanitised) and ``mask_codes`` (B, Q, D).
+            ``cls_scores`` (B, Q, K) logits (the last stage's, or the mean
+            over ``test_cfg.cls_score_stages``), ``boxes`` (B, Q, 4) of the
+            last stage in input-image pixels (as decoded: unclipped, not
+            sanitised) and its ``mask_codes`` (B, Q, D) (None for the conv
+            branch without ``with_codes``), and the last stage's object
+            features (B, Q, C).
         """
         proposal_list = [res.bboxes for res in rpn_results_list]
         object_feats = torch.stack(
             [res.pop('features') for res in rpn_results_list])
         batch_img_metas: List[Optional[dict]] = [None] * len(proposal_list)
+        score_stages = None if self.test_cfg is None else \
+            self.test_cfg.get('cls_score_stages')
+        averaged = []
         for stage in range(self.num_stages):
-            bbox_results = self._bbox_forward(stage, x,
-                                              bbox2roi(proposal_list),
-                                              object_feats, batch_img_metas)
+            last = stage == self.num_stages - 1
+            bbox_results = self._bbox_forward(
+                stage, x, bbox2roi(proposal_list), object_feats,
+                batch_img_metas, with_codes=with_codes and last)
+            if score_stages is not None and stage in score_stages:
+                averaged.append(bbox_results['cls_score'])
             object_feats = bbox_results['object_feats']
             proposal_list = bbox_results['detached_proposals']
+        cls_scores = bbox_results['cls_score'] if score_stages is None \
+            else torch.stack(averaged).mean(0)
         # the last stage's boxes as decoded, not sanitised: a non-finite box
         # reaches predict, which removes it with a warning, instead of
         # becoming a silent (0, 0, 0, 0) detection
         num_imgs, num_queries = bbox_results['cls_score'].shape[:2]
         boxes = bbox_results['decoded_bboxes'].detach().view(
             num_imgs, num_queries, 4)
-        return bbox_results['cls_score'], boxes, bbox_results['mask_codes']
+        return (cls_scores, boxes, bbox_results['mask_codes'],
+                bbox_results['object_feats'])
 
     def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
                 batch_data_samples: SampleList) -> Tuple[Tensor, Tensor,

@@ -146,6 +146,14 @@ def test_streaming_covariance_equals_numpy():
                                values[::-1][:4] / values.sum(), rtol=1e-4)
 
 
+def test_a_pca_with_more_dimensions_than_masks_is_refused():
+    stats = StreamingCovariance(16)
+    stats.update(np.random.default_rng(0).normal(size=(5, 16)))
+    assert stats.fit_pca(4)['components'].shape == (4, 16)
+    with pytest.raises(ValueError, match='needs more than 5 masks, got 5'):
+        stats.fit_pca(5)
+
+
 def test_round_trip_on_coco128_masks(coco128_masks):
     """Both codecs reconstruct real COCO masks (cropped to their box, 28 x
     28). Measured here on the 929 coco128 masks: PCA-60 fitted on them

@@ -1,10 +1,12 @@
 # Copyright (c) mmembed authors. All rights reserved.
-"""One ISTR refinement stage: mmdet's DIIHead + a mask-code branch.
+"""One ISTR refinement stage: mmdet's DIIHead + a mask-code branch
+(v1: an MLP on the query feature; v2: convs on RoI features of the
+stage's predicted boxes).
 
 Shape shorthand: B images, Q queries, C channels, K classes, D code length,
 P matched queries (all images), S x S codec mask size.
 """
-from typing import Dict
+from typing import Dict, Optional
 
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
@@ -15,15 +17,29 @@ from torch import Tensor
 
 from ....utils.arg_checks import check_init_args
 
+MASK_BRANCHES = ('mlp', 'conv')
+
 
 @MODELS.register_module()
 @check_init_args
 class ISTRStageHead(DIIHead):
-    """Dynamic instance interaction (Sparse R-CNN) + ISTR v1's mask branch.
+    """Dynamic instance interaction (Sparse R-CNN) + ISTR's mask branch.
 
-    Adds to :class:`DIIHead` an MLP that predicts a D-dim mask code per query
-    (``num_mask_fcs`` x [Linear (no bias) + LN + act] then Linear(C, D)), and
-    makes the activation of the cls/reg/mask MLPs a config key: ISTR v1 uses
+    Adds to :class:`DIIHead` a branch that predicts a D-dim mask code per
+    query, one of (``mask_branch``):
+
+    - ``'mlp'`` (ISTR v1): ``num_mask_fcs`` x [Linear (no bias) + LN + act]
+      then Linear(C, D) on the query's object feature (:meth:`forward`
+      returns the codes);
+    - ``'conv'`` (ISTR v2, ``hujiecpp/ISTR@1dac079 head.py::RCNNHead
+      .mask_module``): on ``mask_roi_size`` x ``mask_roi_size`` (28) RoI
+      features of the stage's predicted boxes, [Conv 4x4 stride 2 + BN +
+      act] x 2 then a Conv whose kernel covers the remaining map
+      (7 x 7 -> 1 x 1) with D outputs (:meth:`forward_mask_conv`; the RoI
+      head pools the features, :meth:`forward` returns no codes).
+
+    It also makes the activation of the cls/reg/mask branches a config key
+    (``fc_act_cfg``): ISTR uses
     ELU everywhere (``hujiecpp/ISTR projects/ISTR/istr/head.py::RCNNHead``,
     ``specs/methods.md`` 3.1), with 3 FCs for cls, reg and mask; the FFN and
     DynamicConv activations are DIIHead's own ``ffn_act_cfg`` /
@@ -32,10 +48,19 @@ class ISTRStageHead(DIIHead):
     :meth:`loss_mask` adds the code and dice losses of ISTR v1 (3.3).
 
     Args:
-        code_dim: D, the codec's code length (ISTR v1: 60).
-        num_mask_fcs: hidden FCs of the mask branch (ISTR: 3).
-        fc_act_cfg: activation of the cls / reg / mask MLPs (ISTR: ELU;
-            mmdet's DIIHead hard-codes ReLU).
+        code_dim: D, the codec's code length (ISTR v1: 60, v2: 256).
+        mask_branch: ``'mlp'`` (v1) or ``'conv'`` (v2), see above.
+        num_mask_fcs: hidden FCs of the MLP mask branch (ISTR v1: 3).
+        mask_roi_size: side of the RoI features the conv branch reads
+            (v2: 28); must be a multiple of 4.
+        fc_act_cfg: activation of the cls / reg MLPs and of the mask
+            branch (ISTR: ELU; mmdet's DIIHead hard-codes ReLU).
+        mask_query_fusion: conv branch only, mmembed's key (False: v2):
+            add a linear projection of the query's object feature to every
+            position of its RoI features before the convs, so the mask
+            losses also train the query features and the stages that
+            produce them, as QueryInst's dynamic mask head (which reads
+            the object features) does; v2's branch sees the RoI alone.
         loss_mask_code: loss on codes; ISTR v1: MSE summed over the D
             dimensions, divided by D and the number of GT (the head passes
             ``avg_factor * D``), weight 2.
@@ -48,7 +73,10 @@ class ISTRStageHead(DIIHead):
     def __init__(self,
                  *,
                  code_dim: int = 60,
+                 mask_branch: str = 'mlp',
                  num_mask_fcs: int = 3,
+                 mask_roi_size: int = 28,
+                 mask_query_fusion: bool = False,
                  fc_act_cfg: ConfigType = dict(type='ELU'),
                  loss_mask_code: ConfigType = dict(
                      type='MSELoss', reduction='mean', loss_weight=2.0),
@@ -61,26 +89,57 @@ class ISTRStageHead(DIIHead):
                      reduction='mean',
                      loss_weight=2.0),
                  **kwargs) -> None:
+        if mask_branch not in MASK_BRANCHES:
+            raise ValueError(f'mask_branch must be one of {MASK_BRANCHES}, '
+                             f'got {mask_branch!r}')
+        if mask_branch == 'conv' and (mask_roi_size < 4
+                                      or mask_roi_size % 4):
+            raise ValueError('the conv mask branch halves its input twice: '
+                             'mask_roi_size must be a positive multiple of '
+                             f'4, got {mask_roi_size}')
+        if mask_query_fusion and mask_branch != 'conv':
+            raise ValueError('mask_query_fusion is a key of the conv mask '
+                             'branch (mask_branch="conv")')
         super().__init__(**kwargs)
         self.code_dim = code_dim
+        self.mask_query_fusion = mask_query_fusion
+        self.mask_branch = mask_branch
+        self.mask_roi_size = mask_roi_size
         # DIIHead builds its cls / reg MLPs with ReLU: swap the activations
         for fcs in (self.cls_fcs, self.reg_fcs):
             for idx, layer in enumerate(fcs):
                 if isinstance(layer, nn.ReLU):
                     fcs[idx] = build_activation_layer(fc_act_cfg)
-        self.mask_fcs = nn.ModuleList()
-        for _ in range(num_mask_fcs):
-            self.mask_fcs.extend([
-                nn.Linear(self.in_channels, self.in_channels, bias=False),
-                build_norm_layer(dict(type='LN'), self.in_channels)[1],
-                build_activation_layer(fc_act_cfg)
-            ])
-        self.fc_mask = nn.Linear(self.in_channels, code_dim)
+        channels = self.in_channels
+        if mask_branch == 'mlp':
+            self.mask_fcs = nn.ModuleList()
+            for _ in range(num_mask_fcs):
+                self.mask_fcs.extend([
+                    nn.Linear(channels, channels, bias=False),
+                    build_norm_layer(dict(type='LN'), channels)[1],
+                    build_activation_layer(fc_act_cfg)
+                ])
+            self.fc_mask = nn.Linear(channels, code_dim)
+        else:
+            # v2's mask_module: 28 -> 14 -> 7, then one 7 x 7 "FC" conv
+            self.mask_convs = nn.Sequential(
+                nn.Conv2d(channels, channels, 4, 2, 1),
+                nn.BatchNorm2d(channels),
+                build_activation_layer(fc_act_cfg),
+                nn.Conv2d(channels, channels, 4, 2, 1),
+                nn.BatchNorm2d(channels),
+                build_activation_layer(fc_act_cfg),
+                nn.Conv2d(channels, code_dim, mask_roi_size // 4))
+            if mask_query_fusion:
+                self.mask_query_proj = nn.Linear(channels, channels)
+        # init: DIIHead.init_weights makes every matrix (conv kernels too)
+        # xavier-uniform and leaves biases and BN at PyTorch's defaults, as
+        # v2's DynamicHead._reset_parameters
         self.loss_mask_code = MODELS.build(loss_mask_code)
         self.loss_mask_dice = MODELS.build(loss_mask_dice)
 
     def forward(self, roi_feat: Tensor, proposal_feat: Tensor) -> tuple:
-        """DIIHead's forward plus mask codes.
+        """DIIHead's forward plus mask codes (MLP branch).
 
         Args:
             roi_feat: (B * Q, C, 7, 7) RoI features of the current boxes.
@@ -89,15 +148,52 @@ class ISTRStageHead(DIIHead):
         Returns:
             ``cls_score`` (B, Q, K), ``bbox_delta`` (B, Q, 4), ``obj_feat``
             (B, Q, C) (the next stage's query features), ``attn_feats``
-            (B, Q, C), ``mask_codes`` (B, Q, D).
+            (B, Q, C), ``mask_codes`` (B, Q, D), or None for the conv branch
+            (see :meth:`forward_mask_conv`).
         """
         cls_score, bbox_delta, obj_feat, attn_feats = super().forward(
             roi_feat, proposal_feat)
+        if self.mask_branch == 'conv':
+            return cls_score, bbox_delta, obj_feat, attn_feats, None
         mask_feat = obj_feat
         for layer in self.mask_fcs:
             mask_feat = layer(mask_feat)
         return (cls_score, bbox_delta, obj_feat, attn_feats,
                 self.fc_mask(mask_feat))
+
+    def forward_mask_conv(self,
+                          mask_roi_feat: Tensor,
+                          obj_feat: Optional[Tensor] = None) -> Tensor:
+        """Codes of the conv branch (ISTR v2).
+
+        Args:
+            mask_roi_feat: (R, C, M, M) RoI features of predicted boxes,
+                M = ``mask_roi_size``.
+            obj_feat: (R, C) the object features of the RoIs' queries;
+                read (and required) with ``mask_query_fusion``.
+
+        Returns:
+            (R, D) mask codes.
+        """
+        if self.mask_branch != 'conv':
+            raise RuntimeError('forward_mask_conv needs mask_branch="conv"')
+        size = self.mask_roi_size
+        if mask_roi_feat.dim() != 4 or tuple(
+                mask_roi_feat.shape[1:]) != (self.in_channels, size, size):
+            raise ValueError(f'the conv mask branch reads (R, '
+                             f'{self.in_channels}, {size}, {size}) RoI '
+                             f'features, got {tuple(mask_roi_feat.shape)}')
+        if self.mask_query_fusion:
+            if obj_feat is None or tuple(obj_feat.shape) != (
+                    len(mask_roi_feat), self.in_channels):
+                raise ValueError(
+                    'mask_query_fusion needs the (R, C) object features of '
+                    f'the RoIs\' queries, got '
+                    f'{None if obj_feat is None else tuple(obj_feat.shape)}'
+                    f' for {len(mask_roi_feat)} RoIs')
+            mask_roi_feat = mask_roi_feat + self.mask_query_proj(
+                obj_feat)[:, :, None, None]
+        return self.mask_convs(mask_roi_feat).flatten(1)
 
     def loss_mask(self, pos_code_preds: Tensor, pos_mask_targets: Tensor,
                   codec: nn.Module, avg_factor: Tensor) -> Dict[str, Tensor]:
@@ -106,7 +202,8 @@ class ISTRStageHead(DIIHead):
         Args:
             pos_code_preds: (P, D) predicted codes.
             pos_mask_targets: (P, S, S) {0, 1} GT masks cropped to their GT
-                box (the codec encodes them, with its random soft targets).
+                box (v1) or to the matched query's predicted box (v2); the
+                codec encodes them (PCA: with its random soft targets).
             codec: the mask codec (``encode`` / ``decode``).
             avg_factor: number of GT, averaged over processes (ISTR's
                 ``num_boxes``), a tensor.

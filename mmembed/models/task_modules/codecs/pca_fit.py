@@ -48,6 +48,14 @@ class StreamingCovariance:
         if code_dim > len(self.sum):
             raise ValueError(f'code_dim {code_dim} > {len(self.sum)} '
                              'features')
+        if code_dim > self.count - 1:
+            # n masks span at most n - 1 directions around their mean: the
+            # other components would have zero variance, and the whitened
+            # codec would divide by it
+            raise ValueError(
+                f'a {code_dim}-d PCA needs more than {code_dim} masks, got '
+                f'{self.count}; fit fewer dimensions or use the DCT codec '
+                '(DCTMaskCodec, nothing to fit)')
         mean = self.sum / self.count
         cov = (self.outer - self.count * np.outer(mean, mean)) / (
             self.count - 1)
