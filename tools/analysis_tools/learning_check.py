@@ -94,6 +94,15 @@ MODELS = {
     # mmembed's recommended EmbedMask (docs/embedmask.md)
     'embedmask_recommended':
     'configs/embedmask/embedmask_r18_fpn_recommended_fruits_nuts.py',
+    # FPN for the boxes + the mask-only refinement path (SharpMaskFPN)
+    # beside their FPN twins (docs/sharpmask.md#sharpmaskfpn)
+    'embedmask_sharpmask_fpn':
+    'configs/sharpmask/embedmask_r18_sharpmask_fpn_fruits_nuts.py',
+    'blendmask_sharpmask_fpn':
+    'configs/sharpmask/blendmask_r18_sharpmask_fpn_fruits_nuts.py',
+    'mask_rcnn': 'configs/mask_rcnn/mask-rcnn_r18_fpn_fruits_nuts.py',
+    'mask_rcnn_sharpmask_fpn':
+    'configs/sharpmask/mask-rcnn_r18_sharpmask_fpn_fruits_nuts.py',
 }
 # The fine-tune protocol (--protocol finetune): the same models on an
 # ImageNet Lite0 backbone, 12 training / 6 held-out photos
@@ -120,6 +129,9 @@ FINETUNE_MODELS = {
     'istr_recommended_query_fusion':
     'configs/istr/'
     'istr_v2_lite0_fpn_recommended_query_fusion_fruits_nuts_finetune.py',
+    'istr_recommended_dynamic_fusion':
+    'configs/istr/'
+    'istr_v2_lite0_fpn_recommended_dynamic_fusion_fruits_nuts_finetune.py',
     'istr_v2_box_matching':
     'configs/istr/istr_v2_lite0_fpn_box_matching_fruits_nuts_finetune.py',
     'istr_v2_box_matching_relu':
@@ -131,6 +143,18 @@ FINETUNE_MODELS = {
     'configs/queryinst/queryinst_lite0_fpn_fruits_nuts_finetune.py',
     'embedmask_sharpmask':
     'configs/sharpmask/embedmask_lite0_sharpmask_fruits_nuts_finetune.py',
+    # FPN for the boxes + the mask-only refinement path (SharpMaskFPN), each
+    # beside its FPN twin (docs/sharpmask.md#sharpmaskfpn)
+    'embedmask_sharpmask_fpn':
+    'configs/sharpmask/embedmask_lite0_sharpmask_fpn_fruits_nuts_finetune.py',
+    'embedmask_sharpmask_fpn_detach':
+    'configs/sharpmask/'
+    'embedmask_lite0_sharpmask_fpn_detach_fruits_nuts_finetune.py',
+    'blendmask_sharpmask_fpn':
+    'configs/sharpmask/blendmask_lite0_sharpmask_fpn_fruits_nuts_finetune.py',
+    'mask_rcnn': 'configs/mask_rcnn/mask-rcnn_lite0_fpn_fruits_nuts_finetune.py',
+    'mask_rcnn_sharpmask_fpn':
+    'configs/sharpmask/mask-rcnn_lite0_sharpmask_fpn_fruits_nuts_finetune.py',
     # EmbedMask ablations (docs/embedmask.md), not run by default
     'embedmask_dice':
     'configs/embedmask/embedmask_lite0_fpn_dice_fruits_nuts_finetune.py',
@@ -165,12 +189,21 @@ COMPARISONS = (('embedmask', 'condinst'), ('embedmask_recommended', 'condinst'),
                ('istr_recommended', 'queryinst'),
                ('istr_recommended_one_cls_fc', 'queryinst'),
                ('istr_recommended_query_fusion', 'queryinst'),
+               ('istr_recommended_dynamic_fusion', 'queryinst'),
                ('istr_v2_box_matching', 'queryinst'),
                ('istr_v2_box_matching_relu', 'queryinst'),
                ('istr_v2_box_matching_embed_start', 'queryinst'),
                ('istr_det_match', 'queryinst'),
                ('istr_sparse_queries', 'queryinst'),
-               ('embedmask_sharpmask', 'embedmask'))
+               ('embedmask_sharpmask', 'embedmask'),
+               ('embedmask_sharpmask_fpn', 'embedmask'),
+               ('embedmask_sharpmask_fpn_detach', 'embedmask'),
+               ('blendmask_sharpmask_fpn', 'blendmask'),
+               ('mask_rcnn_sharpmask_fpn', 'mask_rcnn'))
+# (FPN twin, SharpMaskFPN twin) rows of the fine-tune SharpMask picture
+SHARPMASK_FPN_PAIRS = (('embedmask', 'embedmask_sharpmask_fpn'),
+                       ('blendmask', 'blendmask_sharpmask_fpn'),
+                       ('mask_rcnn', 'mask_rcnn_sharpmask_fpn'))
 DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'condinst')
 AP_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP',
            'segm_mAP_50', 'segm_mAP_75')
@@ -242,6 +275,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--sharpmask-figure', default='docs/_static/sharpmask_fruits_nuts.png',
         help='picture of the FPN model\'s masks (top row) over the SharpMask '
         'neck model\'s (bottom row) when both ran ("" to skip)')
+    parser.add_argument(
+        '--sharpmask-fpn-figure',
+        default='docs/_static/sharpmask_fpn_fruits_nuts_finetune.png',
+        help='fine-tune: for every (FPN, SharpMaskFPN) pair that ran, a row '
+        'of the FPN model\'s masks over a row of the refined model\'s, on '
+        'held-out photos ("" to skip)')
     parser.add_argument(
         '--reuse-runs', action='store_true',
         help='a run whose result.json is already in its work dir (same '
@@ -648,6 +687,12 @@ def main(argv=None) -> int:
         draw_rows([(configs[name], results[name]['checkpoint'])
                    for name in pair], args.sharpmask_figure, images)
         print(f'[learning_check] wrote {args.sharpmask_figure}')
+    rows = [name for pair in SHARPMASK_FPN_PAIRS if set(pair) <= set(results)
+            for name in pair]
+    if args.sharpmask_fpn_figure and rows and finetune:
+        draw_rows([(configs[name], results[name]['checkpoint'])
+                   for name in rows], args.sharpmask_fpn_figure, images)
+        print(f'[learning_check] wrote {args.sharpmask_fpn_figure}')
     return 0
 
 

@@ -11,6 +11,7 @@ The model and the data are loaded once; for each value the config's
 config's ``test_evaluator``. The JSON holds every metric per value.
 """
 import argparse
+import ast
 import json
 import sys
 from typing import Any, Dict, List, Optional
@@ -22,7 +23,6 @@ def parse_value(text: str) -> Any:
     if text.lower() == 'none':
         return None
     if text[:1] in '([' and text[-1:] in ')]':
-        import ast
         try:
             return tuple(ast.literal_eval(text))
         except (ValueError, SyntaxError, TypeError):

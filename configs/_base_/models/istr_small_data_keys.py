@@ -43,3 +43,8 @@ istr_one_cls_fc_bbox_head = dict(num_cls_fcs=1)
 # also train the queries and the stages that refine them, as QueryInst's
 # dynamic mask head does (docs/istr.md#small-data-keys).
 istr_query_fusion_bbox_head = dict(mask_query_fusion=True)
+# The conv mask branch passes its RoI features through QueryInst's
+# instance-interactive conv (per-query 1x1 convs generated from the object
+# feature) before its own convs: the query shapes every position, not only
+# an added offset as above.
+istr_dynamic_fusion_bbox_head = dict(mask_query_fusion='dynamic')

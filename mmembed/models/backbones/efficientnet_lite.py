@@ -194,11 +194,17 @@ class EfficientNetLite(BaseModule):
             linearly from 0 over the blocks (the reference trains with 0.2).
         tf_same_padding: pad like TensorFlow's ``SAME`` (what the weights
             were trained with); ``False`` pads symmetrically.
+        stem_out: also return C1, the stride-2 map after the first block
+            group (16 channels for lite0; before stage 0's first stride-2
+            block), *first*, as ``ResNetWithStem`` returns its stem, for
+            SharpMask's last refinement step (``SharpMaskFPN``). Frozen
+            with stage 0.
         init_cfg: e.g. ``dict(type='Pretrained', checkpoint='effnet-lite0')``.
 
     Shapes: ``forward`` takes (B, 3, H, W) and returns one (B, C_i, H / s_i,
     W / s_i) map per entry of ``out_indices`` (``s_i = 4 * 2 ** i``, sizes
-    rounded up); :attr:`out_channels` lists the C_i.
+    rounded up), after C1 (B, C_1, H / 2, W / 2) with ``stem_out``;
+    :attr:`out_channels` lists the C_i (C_1 first with ``stem_out``).
     """
 
     def __init__(self,
@@ -210,6 +216,7 @@ class EfficientNetLite(BaseModule):
                  norm_eval: bool = False,
                  drop_path_rate: float = 0.0,
                  tf_same_padding: bool = True,
+                 stem_out: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         layout = block_layout(arch)
@@ -245,6 +252,13 @@ class EfficientNetLite(BaseModule):
             self.stages.append(nn.Sequential(*stage))
             self.out_channels.append(cout)
         self.out_channels = [self.out_channels[i] for i in out_indices]
+        self.stem_out = stem_out
+        # stage 0's blocks before its first stride-2 one run at stride 2
+        self.num_stride2_blocks = sum(1 for block in layout
+                                      if block[0] == STAGE_GROUPS[0][0])
+        if stem_out:
+            self.out_channels.insert(
+                0, layout[self.num_stride2_blocks - 1][-1])
         self._freeze_stages()
 
     def _freeze_stages(self) -> None:
@@ -260,7 +274,13 @@ class EfficientNetLite(BaseModule):
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages):
-            x = stage(x)
+            if i == 0 and self.stem_out:
+                head = self.num_stride2_blocks
+                x = stage[:head](x)
+                outs.append(x)  # C1
+                x = stage[head:](x)
+            else:
+                x = stage(x)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)

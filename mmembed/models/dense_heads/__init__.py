@@ -16,3 +16,6 @@ from .sharpmask_refinement_head import (  # noqa: E402
     SharpMaskRefinementHead, crop_windows)
 
 __all__ += ['DeepMaskHead', 'SharpMaskRefinementHead', 'crop_windows']
+from .fpn_levels_rpn_head import FPNLevelsRPNHead  # noqa: E402
+
+__all__ += ['FPNLevelsRPNHead']

@@ -7,7 +7,6 @@ image, S x S codec mask size, H x W output image.
 """
 from typing import List, Optional, Tuple
 
-import numpy as np
 import torch
 from mmdet.models.roi_heads import SparseRoIHead
 from mmdet.registry import MODELS, TASK_UTILS
@@ -335,34 +334,33 @@ class ISTRRoIHead(SparseRoIHead):
                              'LoadAnnotations(with_mask=True) to the train '
                              'pipeline')
         boxes = get_box_tensor(gt_instances.bboxes)
-        size = self.mask_codec.mask_size
-        if len(boxes) == 0:
-            return boxes.new_zeros((0, size, size))
-        cropped = gt_instances.masks.crop_and_resize(
-            boxes.detach().cpu().numpy(), (size, size),
-            np.arange(len(boxes)), device=boxes.device)
-        return cropped.to_tensor(torch.float32, boxes.device)
+        return self.crop_gt_masks_by_boxes(
+            gt_instances, boxes,
+            torch.arange(len(boxes), device=boxes.device), img_shape=None)
 
     def crop_gt_masks_by_boxes(self, gt_instances: InstanceData,
                                boxes: Tensor, gt_inds: Tensor,
-                               img_shape: Tuple[int, int]) -> Tensor:
+                               img_shape: Optional[Tuple[int, int]]) -> Tensor:
         """(P, S, S) float {0, 1}: GT masks ``gt_inds`` cropped by ``boxes``
-        clipped to the image (ISTR v2 ``loss.py::loss_masks``: the matched
-        query's detached predicted box, clamped to the image size).
+        (mmdet ``crop_and_resize``), clipped to the image when ``img_shape``
+        is given (ISTR v2 ``loss.py::loss_masks``: the matched query's
+        detached predicted box, clamped to the image size; v1 crops by the
+        GT boxes as they are).
 
         Args:
             boxes: (P, 4) detached boxes in input pixels.
             gt_inds: (P,) index of the matched GT of each box.
-            img_shape: (h, w) of the input image.
+            img_shape: (h, w) of the input image, or None: no clipping.
         """
         size = self.mask_codec.mask_size
         if len(boxes) == 0:
             return boxes.new_zeros((0, size, size))
-        img_h, img_w = img_shape[:2]
-        boxes = torch.stack([
-            boxes[:, 0].clamp(0, img_w), boxes[:, 1].clamp(0, img_h),
-            boxes[:, 2].clamp(0, img_w), boxes[:, 3].clamp(0, img_h)
-        ], dim=1)
+        if img_shape is not None:
+            img_h, img_w = img_shape[:2]
+            boxes = torch.stack([
+                boxes[:, 0].clamp(0, img_w), boxes[:, 1].clamp(0, img_h),
+                boxes[:, 2].clamp(0, img_w), boxes[:, 3].clamp(0, img_h)
+            ], dim=1)
         cropped = gt_instances.masks.crop_and_resize(
             boxes.detach().cpu().numpy(), (size, size),
             gt_inds.cpu().numpy(), device=boxes.device)

@@ -144,6 +144,9 @@ LADDER = [
     ('istr_v2_lite0_fpn_recommended_query_fusion_fruits_nuts_finetune.py',
      'istr_v2_lite0_fpn_recommended_fruits_nuts_finetune.py',
      {'roi_head.bbox_head.mask_query_fusion': True}),
+    ('istr_v2_lite0_fpn_recommended_dynamic_fusion_fruits_nuts_finetune.py',
+     'istr_v2_lite0_fpn_recommended_fruits_nuts_finetune.py',
+     {'roi_head.bbox_head.mask_query_fusion': 'dynamic'}),
     ('istr_v2_r18_fpn_recommended_fruits_nuts.py',
      'istr_v2_r18_fpn_fruits_nuts.py', {
          **MATCHING_CHANGES,

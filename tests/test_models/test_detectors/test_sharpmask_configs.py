@@ -20,7 +20,7 @@ from mmembed.testing import get_config_root
 CONFIGS = sorted(
     osp.basename(p)
     for p in glob.glob(osp.join(get_config_root(), 'sharpmask', '*.py'))
-    if not p.endswith('_proposals.py'))
+    if not p.endswith('_proposals.py') and '_sharpmask_fpn' not in p)
 TWINS = {
     'embedmask_r50_sharpmask_1x_coco.py':
     'embedmask/embedmask_r50_fpn_1x_coco.py',
@@ -145,3 +145,157 @@ def test_config_builds_trains_and_predicts(fname):
         assert pred.masks.shape[1:] == tuple(sample.ori_shape)
         assert pred.masks.dtype == torch.bool
         assert len(pred.bboxes) == len(pred.masks) > 0
+
+
+# SharpMaskFPN (FPN for the boxes + the mask-only refinement path) configs
+# and their FPN twins
+FPN_PATH_CONFIGS = sorted(
+    osp.basename(p)
+    for p in glob.glob(osp.join(get_config_root(), 'sharpmask', '*.py'))
+    if '_sharpmask_fpn' in osp.basename(p))
+FPN_PATH_TWINS = {
+    'embedmask_lite0_sharpmask_fpn_fruits_nuts_finetune.py':
+    'embedmask/embedmask_lite0_fpn_fruits_nuts_finetune.py',
+    'embedmask_lite0_sharpmask_fpn_detach_fruits_nuts_finetune.py':
+    'embedmask/embedmask_lite0_fpn_fruits_nuts_finetune.py',
+    'embedmask_lite0_sharpmask_fpn_stage2_fruits_nuts_finetune.py':
+    'embedmask/embedmask_lite0_fpn_fruits_nuts_finetune.py',
+    'blendmask_lite0_sharpmask_fpn_fruits_nuts_finetune.py':
+    'blendmask/blendmask_lite0_fpn_fruits_nuts_finetune.py',
+    'mask-rcnn_lite0_sharpmask_fpn_fruits_nuts_finetune.py':
+    'mask_rcnn/mask-rcnn_lite0_fpn_fruits_nuts_finetune.py',
+    'embedmask_r18_sharpmask_fpn_fruits_nuts.py':
+    'embedmask/embedmask_r18_fpn_fruits_nuts.py',
+    'blendmask_r18_sharpmask_fpn_fruits_nuts.py':
+    'blendmask/blendmask_r18_fpn_fruits_nuts.py',
+    'mask-rcnn_r18_sharpmask_fpn_fruits_nuts.py':
+    'mask_rcnn/mask-rcnn_r18_fpn_fruits_nuts.py',
+    'embedmask_r50_sharpmask_fpn_1x_coco.py':
+    'embedmask/embedmask_r50_fpn_1x_coco.py',
+    'blendmask_r50_sharpmask_fpn_1x_coco.py':
+    'blendmask/blendmask_r50_fpn_1x_coco.py',
+    'mask-rcnn_r50_sharpmask_fpn_1x_coco.py':
+    'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+}
+# what a SharpMaskFPN twin may change: the backbone gives C1, the neck adds
+# the path, the mask branch reads the appended map (and, at R-50 size, is
+# narrowed to it); the RPN reads only its anchor levels
+PATH_KEYS = ('stem_channels', 'mask_start_level', 'mask_channels',
+             'mask_hidden_channels', 'mask_out_channels', 'detach_fpn')
+MASK_READ_KEYS = ('in_level', 'in_levels', 'in_stride', 'upsample_factor',
+                  'basis_upsample', 'in_channels', 'feat_channels',
+                  'stacked_convs')
+
+
+def test_every_sharpmask_fpn_config_has_a_twin():
+    assert set(FPN_PATH_CONFIGS) == set(FPN_PATH_TWINS)
+
+
+@pytest.mark.parametrize('fname', FPN_PATH_CONFIGS)
+def test_detection_is_the_fpn_twins(fname):
+    """Backbone weights, FPN keys, box / class heads, RoI box path, data,
+    schedule: all the twin's; only C1, the path and where (and how wide)
+    the mask branch reads differ."""
+    cfg, twin = load('sharpmask/' + fname), load(FPN_PATH_TWINS[fname])
+    model, twin_model = plain(cfg.model), plain(twin.model)
+    neck, twin_neck = model.pop('neck'), twin_model.pop('neck')
+    assert neck.pop('type') == 'SharpMaskFPN' and twin_neck.pop('type') == \
+        'FPN'
+    for key in PATH_KEYS:
+        neck.pop(key, None)
+    assert neck == twin_neck  # FPN's arguments, so FPN's modules and keys
+    backbone, twin_backbone = model.pop('backbone'), twin_model.pop(
+        'backbone')
+    if backbone['type'] == 'ResNetWithStem':
+        assert twin_backbone.pop('type') == 'ResNet'
+        backbone.pop('type')
+    else:
+        assert backbone.pop('stem_out') is True
+    assert backbone == twin_backbone
+    if 'roi_head' in model:
+        assert model['rpn_head'].pop('type') == 'FPNLevelsRPNHead'
+        assert twin_model['rpn_head'].pop('type') == 'RPNHead'
+        extractor = model['roi_head'].pop('mask_roi_extractor')
+        twin_model['roi_head'].pop('mask_roi_extractor')
+        assert extractor['type'] == 'MaskMapRoIExtractor'
+        assert extractor['in_levels'] == [-1]
+        mask = model['roi_head'].pop('mask_head')
+        twin_mask = twin_model['roi_head'].pop('mask_head')
+    else:
+        mask, twin_mask = model.pop('mask_head'), twin_model.pop('mask_head')
+    for key in MASK_READ_KEYS:
+        mask.pop(key, None)
+        twin_mask.pop(key, None)
+    assert mask == twin_mask
+    assert model == twin_model
+    for key in ('train_cfg', 'param_scheduler', 'optim_wrapper',
+                'train_dataloader', 'val_evaluator'):
+        ours, theirs = plain(cfg.get(key)), plain(twin.get(key))
+        if key == 'train_dataloader' and theirs['dataset']['type'] == \
+                'CocoDataset':
+            assert ours['dataset'].pop('type') == 'CheckedCocoDataset'
+            theirs['dataset'].pop('type')
+        if key == 'val_evaluator' and theirs['type'] == 'CocoMetric':
+            assert ours.pop('type') == 'CheckedCocoMetric'
+            theirs.pop('type')
+        assert ours == theirs, key
+
+
+@pytest.mark.parametrize('fname', FPN_PATH_CONFIGS)
+def test_sharpmask_fpn_config_builds_trains_and_predicts(fname):
+    from mmembed.models import SharpMaskFPN
+    cfg = load('sharpmask/' + fname)
+    assert cfg.custom_imports == dict(
+        imports=['mmembed'], allow_failed_imports=False)
+    model_cfg = cfg.model
+    model_cfg.backbone.init_cfg = None  # no model hub here
+    two_stage = 'roi_head' in model_cfg
+    if two_stage:
+        model_cfg.test_cfg.rcnn.score_thr = 0.0
+    else:
+        model_cfg.test_cfg.score_thr = 0.0
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    assert isinstance(model.neck, SharpMaskFPN)
+    if hasattr(getattr(model, 'mask_head', None), 'basis_stride'):
+        assert model.mask_head.basis_stride == 2  # bases on the map
+    num_classes = (model.roi_head.bbox_head.num_classes
+                   if two_stage else model.bbox_head.num_classes)
+    packed = demo_mm_inputs(
+        2, [[3, 96, 128], [3, 80, 100]], num_items=[2, 1],
+        num_classes=num_classes, with_mask=True)
+    data = model.data_preprocessor(packed, True)
+    feats = model.extract_feat(data['inputs'])
+    # FPN's levels, then the stride-2 mask map
+    assert len(feats) == cfg.model.neck.num_outs + 1
+    assert feats[-1].shape[-2:] == (96 // 2, 128 // 2)
+    losses = model(**data, mode='loss')
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total), losses
+    total.backward()
+    detach = cfg.model.neck.get('detach_fpn', False)
+    for name, param in model.neck.mask_path.named_parameters():
+        assert param.grad is not None, name
+    if not detach:
+        for name, param in model.neck.named_parameters():
+            assert param.grad is not None, name
+    model.eval()
+    with torch.no_grad():
+        samples = model(**model.data_preprocessor(packed, False),
+                        mode='predict')
+    for sample in samples:
+        pred = sample.pred_instances
+        assert pred.masks.shape[1:] == tuple(sample.ori_shape)
+        assert pred.masks.dtype == torch.bool
+        assert len(pred.bboxes) == len(pred.masks) > 0
+
+
+def test_stage2_config_trains_only_the_path_and_mask_head():
+    cfg = load('sharpmask/'
+               'embedmask_lite0_sharpmask_fpn_stage2_fruits_nuts_finetune.py')
+    hooks = [h for h in cfg.custom_hooks if h.type == 'FreezeExceptHook']
+    assert len(hooks) == 1
+    assert list(hooks[0].trainable) == ['neck.mask_path', 'mask_head']
+    assert hooks[0].get('check_loaded', True)
+    assert cfg.load_from.endswith('.pth')

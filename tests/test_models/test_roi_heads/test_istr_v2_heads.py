@@ -256,7 +256,7 @@ def test_scores_average_the_chosen_stages(monkeypatch):
         assert codes.shape == (2, 12, 12)
 
 
-@pytest.mark.parametrize('fusion', [False, True])
+@pytest.mark.parametrize('fusion', [False, True, 'dynamic'])
 def test_predict_encodes_the_detections_boxes(fusion):
     """Codes of the top-k detections = the last stage's conv branch on
     their boxes (and, query by query, the codes of tensor mode)."""
@@ -409,11 +409,12 @@ def test_mask_code_cost_without_a_runner_is_on():
 
 
 def test_query_fusion_lets_the_mask_losses_train_the_queries():
-    """mask_query_fusion adds proj(object feature) to the RoI features, so
-    the code / dice losses reach the stage's attention and dynamic conv (the
+    """mask_query_fusion ('add': proj(object feature) added to the RoI
+    features; 'dynamic': QueryInst's instance-interactive conv) lets the
+    code / dice losses reach the stage's attention and dynamic conv (the
     query path); v2's branch does not."""
     grads = {}
-    for fusion in (False, True):
+    for fusion in (False, True, 'dynamic'):
         cfg = tiny_v2_cfg()
         cfg.roi_head.bbox_head.mask_query_fusion = fusion
         model = build(cfg)
@@ -423,9 +424,40 @@ def test_query_fusion_lets_the_mask_losses_train_the_queries():
         head = model.roi_head.bbox_head[1]
         grad = head.attention.attn.in_proj_weight.grad
         grads[fusion] = 0.0 if grad is None else float(grad.abs().sum())
-        if fusion:
+        if fusion is True:
             assert head.mask_query_proj.weight.grad.abs().sum() > 0
-    assert grads[False] == 0.0 and grads[True] > 0
+        if fusion == 'dynamic':
+            assert head.mask_dynamic_conv.dynamic_layer.weight.grad.abs(
+            ).sum() > 0
+    assert grads[False] == 0.0
+    assert grads[True] > 0 and grads['dynamic'] > 0
+
+
+def test_dynamic_query_fusion_is_per_query_1x1_convs():
+    """'dynamic': every RoI position goes through the two 1x1 convs whose
+    weights its own query's object feature generates (LN + ReLU after
+    each), then the v2 convs."""
+    cfg = tiny_v2_cfg()
+    cfg.roi_head.bbox_head.mask_query_fusion = 'dynamic'
+    head = build(cfg).roi_head.bbox_head[0]
+    head.eval()
+    dyn = head.mask_dynamic_conv
+    num, chans, size = 3, head.in_channels, head.mask_roi_size
+    roi = torch.randn(num, chans, size, size)
+    obj = torch.randn(num, chans)
+    want = []
+    for i in range(num):  # one query at a time, written out
+        params = dyn.dynamic_layer(obj[i])
+        w_in = params[:dyn.num_params_in].view(chans, dyn.feat_channels)
+        w_out = params[dyn.num_params_in:].view(dyn.feat_channels, chans)
+        pix = roi[i].flatten(1).t()  # (M * M, C)
+        hid = torch.relu(dyn.norm_in(pix @ w_in))
+        out = torch.relu(dyn.norm_out(hid @ w_out))
+        want.append(out.t().reshape(chans, size, size))
+    want = head.mask_convs(torch.stack(want)).flatten(1)
+    with torch.no_grad():
+        torch.testing.assert_close(head.forward_mask_conv(roi, obj), want,
+                                   rtol=1e-4, atol=1e-5)
 
 
 def test_query_fusion_errors_are_named():
@@ -438,6 +470,10 @@ def test_query_fusion_errors_are_named():
     cfg = tiny_istr_cfg()  # the MLP branch
     cfg.roi_head.bbox_head.mask_query_fusion = True
     with pytest.raises(ValueError, match='conv mask branch'):
+        MODELS.build(cfg)
+    cfg = tiny_v2_cfg()
+    cfg.roi_head.bbox_head.mask_query_fusion = 'concat'
+    with pytest.raises(ValueError, match='mask_query_fusion must be one of'):
         MODELS.build(cfg)
 
 

@@ -6,7 +6,7 @@ stage's predicted boxes).
 Shape shorthand: B images, Q queries, C channels, K classes, D code length,
 P matched queries (all images), S x S codec mask size.
 """
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
@@ -18,6 +18,9 @@ from torch import Tensor
 from ....utils.arg_checks import check_init_args
 
 MASK_BRANCHES = ('mlp', 'conv')
+# False: v2 (the RoI alone); 'add' (True): + Linear(object feature) at every
+# position; 'dynamic': QueryInst's instance-interactive conv
+QUERY_FUSIONS = (False, 'add', 'dynamic')
 
 
 @MODELS.register_module()
@@ -55,12 +58,20 @@ class ISTRStageHead(DIIHead):
             (v2: 28); must be a multiple of 4.
         fc_act_cfg: activation of the cls / reg MLPs and of the mask
             branch (ISTR: ELU; mmdet's DIIHead hard-codes ReLU).
-        mask_query_fusion: conv branch only, mmembed's key (False: v2):
-            add a linear projection of the query's object feature to every
-            position of its RoI features before the convs, so the mask
-            losses also train the query features and the stages that
-            produce them, as QueryInst's dynamic mask head (which reads
-            the object features) does; v2's branch sees the RoI alone.
+        mask_query_fusion: conv branch only, mmembed's key (False: v2,
+            the branch sees the RoI alone). Makes the mask losses train
+            the query features and the stages that produce them, as
+            QueryInst's dynamic mask head (which reads them) does:
+            ``'add'`` (or True) adds a linear projection of the query's
+            object feature to every position of its RoI features before
+            the convs; ``'dynamic'`` passes the RoI features through
+            QueryInst's instance-interactive conv first (``DynamicConv``
+            with ``mask_dynamic_conv_cfg``: per-query 1x1 convs C -> 64 ->
+            C generated from the object feature, LN + ReLU, no projection),
+            so the query decides what every RoI position carries.
+        mask_dynamic_conv_cfg: the ``DynamicConv`` of ``'dynamic'``
+            fusion; ``in_channels``, ``out_channels`` and
+            ``input_feat_shape`` are filled in (C, C, ``mask_roi_size``).
         loss_mask_code: loss on codes; ISTR v1: MSE summed over the D
             dimensions, divided by D and the number of GT (the head passes
             ``avg_factor * D``), weight 2.
@@ -76,7 +87,13 @@ class ISTRStageHead(DIIHead):
                  mask_branch: str = 'mlp',
                  num_mask_fcs: int = 3,
                  mask_roi_size: int = 28,
-                 mask_query_fusion: bool = False,
+                 mask_query_fusion: Union[bool, str] = False,
+                 mask_dynamic_conv_cfg: ConfigType = dict(
+                     type='DynamicConv',
+                     feat_channels=64,
+                     with_proj=False,
+                     act_cfg=dict(type='ReLU', inplace=True),
+                     norm_cfg=dict(type='LN')),
                  fc_act_cfg: ConfigType = dict(type='ELU'),
                  loss_mask_code: ConfigType = dict(
                      type='MSELoss', reduction='mean', loss_weight=2.0),
@@ -97,6 +114,12 @@ class ISTRStageHead(DIIHead):
             raise ValueError('the conv mask branch halves its input twice: '
                              'mask_roi_size must be a positive multiple of '
                              f'4, got {mask_roi_size}')
+        if mask_query_fusion is True:
+            mask_query_fusion = 'add'
+        if mask_query_fusion not in QUERY_FUSIONS:
+            raise ValueError(f'mask_query_fusion must be one of '
+                             f'{QUERY_FUSIONS} (True means \'add\'), got '
+                             f'{mask_query_fusion!r}')
         if mask_query_fusion and mask_branch != 'conv':
             raise ValueError('mask_query_fusion is a key of the conv mask '
                              'branch (mask_branch="conv")')
@@ -130,8 +153,15 @@ class ISTRStageHead(DIIHead):
                 nn.BatchNorm2d(channels),
                 build_activation_layer(fc_act_cfg),
                 nn.Conv2d(channels, code_dim, mask_roi_size // 4))
-            if mask_query_fusion:
+            if mask_query_fusion == 'add':
                 self.mask_query_proj = nn.Linear(channels, channels)
+            elif mask_query_fusion == 'dynamic':
+                dynamic_cfg = dict(mask_dynamic_conv_cfg)
+                dynamic_cfg.update(
+                    in_channels=channels,
+                    out_channels=channels,
+                    input_feat_shape=mask_roi_size)
+                self.mask_dynamic_conv = MODELS.build(dynamic_cfg)
         # init: DIIHead.init_weights makes every matrix (conv kernels too)
         # xavier-uniform and leaves biases and BN at PyTorch's defaults, as
         # v2's DynamicHead._reset_parameters
@@ -191,8 +221,14 @@ class ISTRStageHead(DIIHead):
                     f'the RoIs\' queries, got '
                     f'{None if obj_feat is None else tuple(obj_feat.shape)}'
                     f' for {len(mask_roi_feat)} RoIs')
-            mask_roi_feat = mask_roi_feat + self.mask_query_proj(
-                obj_feat)[:, :, None, None]
+            if self.mask_query_fusion == 'add':
+                mask_roi_feat = mask_roi_feat + self.mask_query_proj(
+                    obj_feat)[:, :, None, None]
+            else:
+                # (R, M * M, C) per-query 1x1 convs, back to (R, C, M, M)
+                mask_roi_feat = self.mask_dynamic_conv(
+                    obj_feat, mask_roi_feat).transpose(1, 2).reshape(
+                        mask_roi_feat.shape)
         return self.mask_convs(mask_roi_feat).flatten(1)
 
     def loss_mask(self, pos_code_preds: Tensor, pos_mask_targets: Tensor,
