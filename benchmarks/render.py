@@ -13,10 +13,11 @@ blocks (``render_doc_blocks``) and single-figure spans
 on a stale one and on a hand-written result figure.
 """
 import glob
-import re
 import json
+import math
 import os
 import os.path as osp
+import re
 from typing import Any, Dict, List, Optional
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -37,6 +38,11 @@ NAMES = {
     'queryinst': 'QueryInst R50',
     'embedmask_sharpmask': 'EmbedMask R50, SharpMask neck',
     'mask_rcnn_sharpmask': 'Mask R-CNN R50, SharpMask neck',
+    'embedmask_sharpmask_fpn': 'EmbedMask R50, SharpMaskFPN',
+    'blendmask_sharpmask_fpn': 'BlendMask R50, SharpMaskFPN',
+    'mask_rcnn_sharpmask_fpn': 'Mask R-CNN R50, SharpMaskFPN',
+    'sharpmask_proposals': 'SharpMask proposals',
+    'deepmask_proposals': 'DeepMask proposals',
 }
 
 
@@ -182,6 +188,73 @@ def _lovasz_section(report: dict, tag: str) -> str:
     ], rows)
 
 
+def same_proposal_windows(rows: List[dict]) -> Optional[bool]:
+    """Whether SharpMask and DeepMask kept the same windows in their timed
+    calls: equal summed proposal scores (same trunk and head weights, same
+    images in the same order). None without both rows."""
+    sums = [r.get('score_checksum') for r in rows
+            if r['model'] in ('sharpmask_proposals', 'deepmask_proposals')]
+    if len(sums) != 2 or None in sums:
+        return None
+    return math.isclose(sums[0], sums[1], rel_tol=1e-6)
+
+
+def _scales_text(scales: List[float]) -> str:
+    """A pyramid as powers of two: ``2^-2.5 ... 2^0.5`` (7 scales)."""
+    exps = [math.log2(s) for s in scales]
+    if len(exps) < 2:
+        return ', '.join(f'2^{e:g}' for e in exps)
+    return f'2^{exps[0]:g} ... 2^{exps[-1]:g} ({len(exps)} scales)'
+
+
+def _proposals_section(report: dict, tag: str) -> str:
+    """SharpMask against plain DeepMask as segment-proposal models: time per
+    image and peak memory, with the stages inside the same calls."""
+    rows = report['results'].get('proposals', [])
+    if not rows:
+        return ''
+    base = next((r for r in rows if r['model'] == 'deepmask_proposals'),
+                None)
+    table = []
+    for r in rows:
+        ratio = r['median_ms'] / base['median_ms'] if base else None
+        table.append([
+            NAMES[r['model']], f"`{r['config']}`",
+            f"{r['mask_size']}x{r['mask_size']}",
+            ','.join(map(str, r['num_proposals'])),
+            _ms(r['median_ms']), _spread(r),
+            _ms(r.get('pyramid', {}).get('median_ms')),
+            _ms(r.get('mask_stage', {}).get('median_ms')),
+            _ms(r.get('mask_paste', {}).get('median_ms')),
+            _fmt(r['peak_memory_mib'], 0), _fmt(ratio)
+        ])
+    first = rows[0]
+    shapes = ', '.join(f'{h}x{w}' for h, w in first['image_shapes'])
+    same = same_proposal_windows(rows)
+    caption = (
+        f"({tag}) {first['trunk']} trunk for both"
+        f" (the configs' own), the same trunk and DeepMask head weights;"
+        f" the pyramid {_scales_text(first['scales'])} of each full"
+        f" coco128 image ({shapes}, batch 1, no resize), the top"
+        f" {first['num_proposals_requested']} windows over all scales,"
+        ' no NMS, masks pasted at the image size and thresholded.'
+        ' Random weights (no checkpoints exist here): with no score'
+        ' threshold and no NMS the work does not depend on the weights,'
+        ' so the times are what trained weights take.'
+        + ('' if same is None else
+           ' Both kept the same windows: '
+           + ('yes.' if same else '**no** (the ratio compares unequal'
+              ' work).')) +
+        ' "pyramid": trunk + score branch over every scale; "mask'
+        ' stage": SharpMask\'s horizontal nets and refinement / DeepMask\'s'
+        ' mask branch; "mask paste": pasting and thresholding the masks.')
+    return caption + '\n\n' + _table([
+        'model', 'config', 'mask', 'proposals', 'median ms / image',
+        'p10-p90 ms', 'pyramid ms', 'mask stage ms', 'mask paste ms',
+        'peak memory MiB', 'x DeepMask'
+    ], table)
+
+
 # (label, summary key inside latency_800 or top level, bound, device kinds
 # the target was set for)
 TARGETS = (
@@ -215,6 +288,9 @@ TARGETS = (
     # issue 19: the official v2 mask branch keeps ISTR cheaper than QueryInst
     ('ISTR v2 latency <= 0.9 x QueryInst',
      'latency_800.istr_v2_over_queryinst', 0.9, ('cpu', )),
+    # issue 20: the mask-only refinement path costs at most 1.3 x FPN
+    ('EmbedMask with SharpMaskFPN latency <= 1.3 x with FPN',
+     'latency_800.embedmask_sharpmask_fpn_over_fpn', 1.3, ('cpu', 'cuda')),
     ('batched Lovász >= 5 x the loop (64 x 200 x 336)',
      'lovasz_speedup.64x200x336', -5.0, ('cpu', 'cuda')),
 )
@@ -268,7 +344,10 @@ def _side_by_side(reports: Dict[str, dict]) -> str:
     metrics.append(('EmbedMask: preprocessing ms', 'embedmask', 'preprocess'))
     metrics.append(('EmbedMask: preprocessing share of total', 'embedmask',
                     'preprocess_share'))
-    tags = list(reports)
+    # a results file without latency rows (a partial run of another group)
+    # would add a column of dashes
+    tags = [tag for tag, report in reports.items()
+            if report['results'].get('latency')]
     rows = []
     for label, model, key in metrics:
         cells = []
@@ -695,6 +774,7 @@ def render(results_dir: str = osp.join(HERE, 'results'),
                 ('Ratios', _summary_section(report)),
                 ('Scaling', _scaling_section(report, tag)),
                 ('Training step', _train_section(report, tag)),
+                ('Segment proposals', _proposals_section(report, tag)),
                 ('Loss kernels', _lovasz_section(report, tag))):
             if body:
                 parts.append(f'### {title}\n\n{body}\n')

@@ -26,11 +26,14 @@ HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
 sys.path.insert(0, HERE)
 
-GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx', 'lite0')
+GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx', 'lite0',
+          'proposals')
 LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'embedmask_recommended',
                   'blendmask', 'fcos',
                   'condinst', 'mask_rcnn', 'yolact', 'istr', 'istr_v2',
-                  'queryinst', 'embedmask_sharpmask', 'mask_rcnn_sharpmask')
+                  'queryinst', 'embedmask_sharpmask', 'mask_rcnn_sharpmask',
+                  'embedmask_sharpmask_fpn', 'blendmask_sharpmask_fpn',
+                  'mask_rcnn_sharpmask_fpn')
 SCALING_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn')
 TRAIN_MODELS = ('embedmask', 'embedmask_recommended', 'blendmask',
                 'condinst', 'mask_rcnn', 'istr', 'istr_v2', 'queryinst')
@@ -151,6 +154,15 @@ def plan(args: argparse.Namespace, device: str) -> List[tuple]:
             jobs.append(('lite0', 'inference',
                          dict(name=name, scale=scale_for(LITE0_SHORT_SIDE),
                               device=device, repeats=reps)))
+    if 'proposals' in args.only:
+        # the segment-proposal model: SharpMask against plain DeepMask, the
+        # same trunk and pyramid, full coco128 images as the configs test
+        # them (no resize); quick: 2 images instead of 5
+        from workers import PROPOSAL_MODELS
+        for name in wanted(PROPOSAL_MODELS):
+            jobs.append(('proposals', 'proposals',
+                         dict(name=name, device=device, repeats=reps,
+                              num_images=2 if quick else 5)))
     if 'onnx' in args.only and not cuda:
         # ONNX Runtime's CPU provider against PyTorch on the same CPU
         jobs.append(('onnx', 'onnx',
@@ -231,16 +243,40 @@ def _blendmask_ratios(find, short: int) -> Dict[str, float]:
 
 
 def _neck_ratios(find, short: int) -> Dict[str, float]:
-    """The SharpMask neck against FPN in the same detector: latency and
-    peak memory of the whole test_step."""
+    """SharpMask against FPN in the same detector, latency and peak memory
+    of the whole test_step: the neck that replaces FPN (``_sharpmask``)
+    and SharpMaskFPN, FPN plus the mask-only path (``_sharpmask_fpn``)."""
     row: Dict[str, float] = {}
-    for base in ('embedmask', 'mask_rcnn'):
-        neck, fpn = find(f'{base}_sharpmask', short), find(base, short)
+    pairs = (('embedmask', 'sharpmask'), ('mask_rcnn', 'sharpmask'),
+             ('embedmask', 'sharpmask_fpn'), ('blendmask', 'sharpmask_fpn'),
+             ('mask_rcnn', 'sharpmask_fpn'))
+    for base, variant in pairs:
+        neck, fpn = find(f'{base}_{variant}', short), find(base, short)
         if neck and fpn:
-            row[f'{base}_sharpmask_over_fpn'] = (neck['median_ms'] /
+            row[f'{base}_{variant}_over_fpn'] = (neck['median_ms'] /
                                                  fpn['median_ms'])
-            row[f'{base}_sharpmask_over_fpn_memory'] = (
+            row[f'{base}_{variant}_over_fpn_memory'] = (
                 neck['peak_memory_mib'] / fpn['peak_memory_mib'])
+    return row
+
+
+def _proposal_ratios(results: Dict[str, List[dict]]) -> Dict[str, float]:
+    """SharpMask proposals against plain DeepMask (same trunk, pyramid and
+    images): time per image, peak memory and the mask stage (SharpMask's
+    refinement vs DeepMask's mask branch)."""
+    rows = {r['model']: r for r in results.get('proposals', [])}
+    sharp = rows.get('sharpmask_proposals')
+    deep = rows.get('deepmask_proposals')
+    if not (sharp and deep):
+        return {}
+    row = dict(
+        sharpmask_over_deepmask=sharp['median_ms'] / deep['median_ms'],
+        sharpmask_over_deepmask_memory=(sharp['peak_memory_mib'] /
+                                        deep['peak_memory_mib']))
+    ours = sharp.get('mask_stage', {}).get('median_ms')
+    theirs = deep.get('mask_stage', {}).get('median_ms')
+    if ours and theirs:
+        row['sharpmask_mask_stage_over_deepmask_mask_stage'] = ours / theirs
     return row
 
 
@@ -343,6 +379,9 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
                 summary[f'train_memory_embedmask_over_{peer}'] = (
                     train['embedmask']['peak_memory_mib'] /
                     train[peer]['peak_memory_mib'])
+    proposals = _proposal_ratios(results)
+    if proposals:
+        summary['proposals'] = proposals
     for onnx in results.get('onnx', []):
         for graph, row in onnx.get('graphs', {}).items():
             summary[f'onnxruntime_over_pytorch_{graph}'] = row[

@@ -43,6 +43,13 @@ MODELS: Dict[str, Tuple[str, str]] = {
                             'coco.py', 'fcos'),
     'mask_rcnn_sharpmask': ('configs/sharpmask/mask-rcnn_r50_sharpmask_1x_'
                             'coco.py', 'rcnn'),
+    # SharpMaskFPN: FPN for the boxes + the mask-only path to stride 2
+    'embedmask_sharpmask_fpn': ('configs/sharpmask/embedmask_r50_sharpmask_'
+                                'fpn_1x_coco.py', 'fcos'),
+    'blendmask_sharpmask_fpn': ('configs/sharpmask/blendmask_r50_sharpmask_'
+                                'fpn_1x_coco.py', 'fcos'),
+    'mask_rcnn_sharpmask_fpn': ('configs/sharpmask/mask-rcnn_r50_sharpmask_'
+                                'fpn_1x_coco.py', 'rcnn'),
     # query-based, 6 stages each; queries = N (see force_detections)
     'istr': ('configs/istr/istr_r50_fpn_3x_coco.py', 'query'),
     # official v2 (conv mask branch on 28 x 28 RoIs, 112 x 112 PCA codec)
@@ -72,6 +79,16 @@ LITE0_PAIRS = {
     'istr_lite0': ('istr', 'queryinst_lite0'),
 }
 LITE0_SHORT_SIDE = 640  # the Lite0 configs' input size
+# The 'proposals' group: the segment-proposal model (SharpMaskProposer) with
+# its SharpMask refinement against plain DeepMask, the same trunk (R-50
+# layer1-3, the first stage of the SharpMask config inherits the DeepMask
+# one) and the same pyramid of the release's scales, 2^-2.5 ... 2^0.5 of
+# the full image, top 1000 windows, no NMS, as the configs set them.
+# name -> config; the ratio is sharpmask / deepmask
+PROPOSAL_MODELS: Dict[str, str] = {
+    'sharpmask_proposals': 'configs/sharpmask/sharpmask_r50_coco_proposals.py',
+    'deepmask_proposals': 'configs/sharpmask/deepmask_r50_coco_proposals.py',
+}
 YOLACT_SIZE = 550  # YOLACT's own square input; it is never resized to 800
 
 
@@ -595,12 +612,147 @@ def measure_onnx(**kwargs) -> Dict[str, Any]:
     return measure_onnx_latency(**kwargs)
 
 
+def build_proposer(name: str, device: str):
+    """Random-weight SharpMaskProposer of ``name`` (PROPOSAL_MODELS), the
+    config's test_cfg untouched (pyramid, 1000 windows, threshold).
+
+    Both configs build the trunk and the DeepMask head first, in the same
+    order, and ``init_weights`` initialises the trunk first: seeded before
+    each, the two models get the same trunk and head weights and score the
+    same windows (equal ``score_checksum``; run.summarise checks it).
+    SharpMask only adds its refinement, built and initialised last."""
+    from mmdet.registry import MODELS as REGISTRY
+    from mmengine.config import Config
+
+    import mmembed  # noqa: F401
+    from mmembed.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(REPO, PROPOSAL_MODELS[name]))
+    cfg.model.backbone.init_cfg = None  # no ImageNet weights here
+    torch.manual_seed(0)
+    model = REGISTRY.build(cfg.model)
+    # the refinement's construction drew numbers after the trunk's: seed
+    # again so the trunk's Kaiming init draws the same in both models
+    torch.manual_seed(1)
+    model.init_weights()
+    return model.to(device).eval(), cfg
+
+
+def proposal_pipeline(cfg) -> Callable:
+    """The config's test pipeline (full images: the model builds its own
+    pyramid) without ``LoadAnnotations``: timing needs no labels."""
+    from mmcv.transforms import Compose
+    steps = [dict(step) for step in cfg.test_pipeline
+             if step['type'] != 'LoadAnnotations']
+    return Compose(steps)
+
+
+def measure_proposals(name: str,
+                      device: str = 'cpu',
+                      warmup: Optional[int] = None,
+                      repeats: Optional[int] = None,
+                      num_images: int = 5) -> Dict[str, Any]:
+    """Batch-1 ``test_step`` time per image and peak memory of a segment
+    proposal model (SharpMask or plain DeepMask) on full coco128 images.
+
+    One call = data preprocessor + the trunk and the score branch on every
+    scale of the pyramid + the masks of the top ``num_proposals`` windows
+    (SharpMask: horizontal nets once per scale and per-window refinement
+    to 160 x 160; DeepMask: its 56 x 56 mask branch) + the paste of every
+    mask at the original image size and its threshold. With no score
+    threshold and no NMS (the release), the work does not depend on the
+    weights: random weights time what trained ones would.
+
+    Stages timed inside the same calls: ``pyramid`` (trunk + DeepMask
+    head over all scales), ``mask_stage`` (everything that makes mask
+    logits) and ``mask_paste`` (``paste_box_masks``), each summed per call.
+    """
+    from mmengine.dataset import pseudo_collate
+
+    from mmembed.models.detectors import sharpmask_proposer
+
+    cuda = device.startswith('cuda')
+    warmup = (3 if cuda else 1) if warmup is None else warmup
+    repeats = (30 if cuda else 10) if repeats is None else repeats
+    model, cfg = build_proposer(name, device)
+    pipeline = proposal_pipeline(cfg)
+    batches = [
+        pseudo_collate([pipeline(dict(img_path=p, img_id=i))])
+        for i, p in enumerate(coco128_images(num_images))
+    ]
+    timer = IntervalTimer(device)
+    record: Dict[str, list] = dict(pyramid=[], mask_stage=[], mask_paste=[])
+    _timed(model, 'extract_feat', record['pyramid'], timer)
+    _timed(model.deepmask_head, 'forward', record['pyramid'], timer)
+    if model.refine_head is not None:
+        _timed(model.refine_head, 'forward', record['mask_stage'], timer)
+        _timed(model.refine_head, 'horizontal', record['mask_stage'], timer)
+    else:
+        _timed(model.deepmask_head, 'mask_logits', record['mask_stage'],
+               timer)
+    # the detector calls the module-level name: wrap it there
+    _timed(sharpmask_proposer, 'paste_box_masks', record['mask_paste'],
+           timer)
+    # the summed scores of every timed call: the two models see the same
+    # images in the same order, so equal sums mean the same windows
+    score_checksum = 0.0
+    with torch.no_grad():
+        for _ in range(warmup):
+            for batch in batches:  # every shape
+                model.test_step(batch)
+        sync(device)
+        timer.resolve()
+        for entries in record.values():
+            entries.clear()
+        reset_peak_memory(device)
+        times: List[float] = []
+        per_call: Dict[str, List[float]] = {key: [] for key in record}
+        counts = []
+        for i in range(repeats):
+            batch = batches[i % len(batches)]
+            # the number of stage calls varies with the image (scales that
+            # hold chosen windows): sum each call's own entries
+            marks = {key: len(entries) for key, entries in record.items()}
+            sync(device)
+            start = timer.start()
+            out = model.test_step(batch)
+            timer.stop(start, times)
+            timer.resolve()
+            for key, entries in record.items():
+                per_call[key].append(float(sum(entries[marks[key]:])))
+            counts.append(len(out[0].pred_instances))
+            score_checksum += float(out[0].pred_instances.scores.sum())
+    test_cfg = model.test_cfg
+    result = dict(
+        model=name,
+        config=PROPOSAL_MODELS[name],
+        trunk=f"ResNet-{cfg.model.backbone.depth} "
+        f"({cfg.model.backbone.num_stages} stages)",
+        refinement=model.refine_head is not None,
+        mask_size=(model.refine_head.out_size if model.refine_head
+                   is not None else model.deepmask_head.mask_size),
+        scales=[float(s) for s in test_cfg['scales']],
+        num_proposals_requested=int(test_cfg['num_proposals']),
+        num_proposals=sorted(set(counts)),
+        image_shapes=[list(b['inputs'][0].shape[-2:]) for b in batches],
+        protocol=PROTOCOL,
+        warmup_per_shape=warmup,
+        timer='cuda_events' if cuda else 'perf_counter',
+        score_checksum=score_checksum,
+        peak_memory_mib=peak_memory_mib(device),
+        **stats(times))
+    for key, values in per_call.items():
+        result[key] = stats(values)
+    return result
+
+
 WORKERS: Dict[str, Callable[..., Dict[str, Any]]] = {
     'onnx': measure_onnx,
     'inference': measure_inference,
     'mask_scaling': measure_mask_scaling,
     'train_step': measure_train_step,
     'lovasz': measure_lovasz,
+    'proposals': measure_proposals,
 }
 
 

@@ -2,7 +2,9 @@
 """Shared pieces of the reliability suite (issue 12).
 
 * :data:`MODEL_SPECS`: the ONE list of models every robustness test runs
-  against. A new model joins by one line (see the commented entries).
+  against. A new model joins by one line (see the commented entries); a
+  test that cannot apply to a model is listed in its spec's ``exempt``
+  with the reason (tests/robustness/conftest.py skips it saying so).
 * :func:`build_model`: a spec's small config, shrunk further for speed.
 * :func:`write_coco`: tiny COCO sets (json + images) written in a tmp dir.
 * :func:`dataset_cfg`: the dataset config the small configs use
@@ -71,6 +73,23 @@ def _istr(model: ConfigDict, width: int = 16) -> None:
     model.test_cfg.rcnn.max_per_img = 10
 
 
+def _sharpmask_proposer(model: ConfigDict, width: int = 16) -> None:
+    """The SharpMask segment-proposal model on its coco128 config's
+    ResNet-18 trunk (from scratch): DeepMask head ``width`` channels after
+    the reduction, ``2 * width``-d window codes, a 14 x 14 DeepMask mask
+    branch, refinement nets 8 channels wide, 20 proposals. The window
+    geometry stays the release's (10-cell windows of 192 px at stride 16,
+    4 refinement steps to 160 x 160 masks): it is the model's structure,
+    and a 64 px test image still gives windows at 4 of the 7 scales."""
+    model.deepmask_head.update(
+        reduce_channels=width, code_channels=2 * width, mask_size=14,
+        score_hidden=width)
+    model.refine_head.update(
+        hidden_channels=(8, 8, 8, 8), mask_channels=16,
+        code_channels=2 * width)
+    model.test_cfg.num_proposals = 20
+
+
 # what replaces the small ISTR configs' fitted codec file in these tests
 ISTR_TEST_CODEC = dict(type='PCAMaskCodec', code_dim=12, mask_size=14)
 
@@ -100,8 +119,22 @@ class ModelSpec:
             sets on top of ``config`` (beside ``num_classes``), e.g. what
             replaces a data-derived file.
         family: 'fcos' (FCOSCodeHead box head: ``bbox_head`` with
-            ``score_thr``, ``loss_by_feat``) or 'istr' (query-based:
-            ``roi_head``); the few tests that reach into a head branch on it.
+            ``score_thr``, ``loss_by_feat``), 'istr' (query-based:
+            ``roi_head``) or 'proposal' (SharpMaskProposer: class-agnostic
+            segment proposals, trained on patches its config's
+            DeepMaskPatchSampler cuts); the few tests that reach into a
+            head, build a training batch or read the detection count
+            branch on it.
+        mask_loss: a substring of the loss key(s) that train the masks.
+        frozen: parameter name prefixes the model's training leaves alone
+            by design (no gradient reaches them), e.g. the trunk and
+            DeepMask head of the SharpMask stage.
+        config_text: lines a config file written by a test adds after the
+            ``model`` line (e.g. dropping a checkpoint the config loads).
+        exempt: test function name -> why it cannot apply to this model.
+            conftest.py skips those tests with the reason (``pytest -rs``
+            lists them); test_exemptions.py checks every name is a test of
+            the suite and every reason still holds. Never a silent skip.
     """
     name: str
     config: str
@@ -110,6 +143,10 @@ class ModelSpec:
     model_overrides: Dict = field(default_factory=dict)
     family: str = 'fcos'
     extra: Dict = field(default_factory=dict)
+    mask_loss: str = 'mask'
+    frozen: Tuple[str, ...] = ()
+    config_text: str = ''
+    exempt: Dict[str, str] = field(default_factory=dict)
 
     def model_update_text(self, num_classes: int) -> str:
         """A ``model = {...}`` line for a config file written by a test:
@@ -133,6 +170,23 @@ class ModelSpec:
         return f'model = {update!r}\n'
 
 
+# What cannot apply to the proposal model, and why (test_exemptions.py
+# checks that each reason still holds).
+PROPOSER_EXEMPT = {
+    'test_train_step_every_gt_crowd': (
+        'no 0-GT batch can reach it: every training patch carries exactly '
+        'one label mask, cut around a non-crowd object (the SharpMask '
+        'stage samples masks only, hfreq = 0); on an image whose every GT '
+        'is crowd DeepMaskPatchSampler returns None and the dataset draws '
+        'another image'),
+    'test_amp_config_exists_and_uses_amp_optim_wrapper': (
+        'no fp16 twin config is shipped for the proposal model (its '
+        'configs are the release-size R-50 stages and their CPU-sized '
+        'R-18 / coco128 twins, none a CUDA recipe); mixed precision '
+        'training itself is tested for it by '
+        'test_bf16_autocast_trains_with_finite_losses'),
+}
+
 # Every test in tests/robustness runs against every entry. To add a model,
 # add one line.
 MODEL_SPECS: List[ModelSpec] = [
@@ -149,6 +203,15 @@ MODEL_SPECS: List[ModelSpec] = [
               ('roi_head.bbox_head', ), family='istr',
               model_overrides=dict(roi_head=dict(
                   mask_codec=dict(ISTR_TEST_CODEC, _delete_=True)))),
+    ModelSpec(
+        'sharpmask_proposer',
+        'sharpmask/sharpmask_r18_coco128_proposals.py',
+        _sharpmask_proposer, class_keys=(), family='proposal',
+        mask_loss='refine', frozen=('backbone.', 'deepmask_head.'),
+        config_text=(
+            "load_from = None  # the DeepMask stage's checkpoint: not "
+            "needed to test the loop\n"),
+        exempt=PROPOSER_EXEMPT),
 ]
 MODEL_IDS = [spec.name for spec in MODEL_SPECS]
 
@@ -172,8 +235,32 @@ def model_cfg(spec: ModelSpec, num_classes: int = len(CLASSES),
 
 def score_test_cfg(model: torch.nn.Module, spec: ModelSpec) -> ConfigDict:
     """The test_cfg that holds the score threshold of ``spec``'s family."""
+    if spec.family == 'proposal':
+        raise ValueError('the proposal model keeps the top windows with no '
+                         'score threshold: use cap_detections')
     return model.roi_head.test_cfg if spec.family == 'istr' else \
         model.test_cfg
+
+
+def cap_detections(model: torch.nn.Module, spec: ModelSpec,
+                   num: int) -> None:
+    """Return at most ``num`` detections (the proposal model: proposals;
+    0 asks for none, its zero-detection case: it has no score
+    threshold)."""
+    if spec.family == 'proposal':
+        model.test_cfg['num_proposals'] = num
+    else:
+        score_test_cfg(model, spec).max_per_img = num
+
+
+def suppress_detections(model: torch.nn.Module, spec: ModelSpec) -> None:
+    """Make the model return zero detections: a score threshold above any
+    sigmoid; the proposal model, which keeps the top windows without one,
+    is asked for 0 proposals."""
+    if spec.family == 'proposal':
+        cap_detections(model, spec, 0)
+    else:
+        score_test_cfg(model, spec).score_thr = 1.01
 
 
 def loss_to_poison(model: torch.nn.Module,
@@ -183,7 +270,61 @@ def loss_to_poison(model: torch.nn.Module,
     if spec.family == 'istr':
         stages = model.roi_head.num_stages
         return model.roi_head, 'loss', f's{stages - 1}.loss_mask_code'
+    if spec.family == 'proposal':
+        return model.refine_head, 'loss', 'loss_refine'
     return model.bbox_head, 'loss_by_feat', 'loss_centerness'
+
+
+def model_train_pipeline(spec: ModelSpec) -> Optional[List[dict]]:
+    """The training pipeline of ``spec``'s own config where the suite's
+    whole-image one cannot train it: the proposal model learns from 192 x
+    192 patches its DeepMaskPatchSampler cuts (one label mask each, and
+    the ``patch_label`` / ``patch_has_mask`` meta keys). None for the
+    detectors, which train on the suite's pipeline."""
+    if spec.family != 'proposal':
+        return None
+    cfg = Config.fromfile(osp.join(get_config_root(), spec.config))
+    return [copy.deepcopy(step.to_dict()) if isinstance(step, ConfigDict)
+            else copy.deepcopy(step)
+            for step in cfg.train_dataloader.dataset.pipeline]
+
+
+def proposal_patch_batch(spec: ModelSpec, num: int = 2,
+                         seed: int = 0) -> dict:
+    """``num`` training patches for the proposal model, cut by its config's
+    own sampler (and packed by its PackDetInputs) from 128 x 128
+    random-texture images holding two rectangles each.
+
+    numpy's global generator (the sampler draws from it) is seeded, so
+    every process cuts the same patches.
+
+    Returns:
+        ``dict(inputs=[(3, 192, 192) uint8] * num, data_samples=[...])``,
+        as ``mmdet.testing.demo_mm_inputs``.
+    """
+    from mmcv.transforms import Compose
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.dataset import pseudo_collate
+    steps = [step for step in model_train_pipeline(spec)
+             if step['type'] not in ('LoadImageFromFile', 'LoadAnnotations')]
+    pipeline = Compose(steps)
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)
+    items = []
+    for i in range(num):
+        size = 128
+        boxes = np.array([[8, 10, 60, 50], [50, 40, 120, 118]], np.float32)
+        masks = np.zeros((2, size, size), np.uint8)
+        for k, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
+            masks[k, y1:y2, x1:x2] = 1
+        items.append(pipeline(dict(
+            img=rng.integers(0, 255, (size, size, 3), dtype=np.uint8),
+            img_shape=(size, size), ori_shape=(size, size), img_id=i,
+            img_path=f'synthetic_{i}.png', gt_bboxes=boxes,
+            gt_bboxes_labels=np.zeros(2, np.int64),
+            gt_masks=BitmapMasks(masks, size, size),
+            gt_ignore_flags=np.zeros(2, bool))))
+    return pseudo_collate(items)
 
 
 def build_model(spec: ModelSpec, seed: int = 0, **kwargs) -> torch.nn.Module:
@@ -282,6 +423,16 @@ def dataset_cfg(root: str, dataset_type: str = 'CocoDataset',
             step['prob'] = 0.0
     dataset.update(kwargs)
     return dataset
+
+
+def train_dataset_cfg(root: str, spec: ModelSpec, **kwargs) -> ConfigDict:
+    """:func:`dataset_cfg` for training ``spec``'s model: its own training
+    pipeline where it needs one (:func:`model_train_pipeline`)."""
+    cfg = dataset_cfg(root, **kwargs)
+    pipeline = model_train_pipeline(spec)
+    if pipeline is not None:
+        cfg.pipeline = pipeline
+    return cfg
 
 
 def build_dataset(cfg: ConfigDict):

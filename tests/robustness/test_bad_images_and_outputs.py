@@ -9,6 +9,10 @@
   a hole and a 2-polygon mask: finite losses, gradients flow;
 * zero detections and injected NaN / inf box and score outputs: a valid
   result (N = 0, or the bad rows removed with a warning).
+
+The proposal model (family 'proposal') trains on its own patch pipeline
+and its boxes are its masks' tight boxes: its "box" outputs are the mask
+logits of its windows (see ``_inject_proposal``).
 """
 import logging
 import warnings
@@ -19,8 +23,9 @@ import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from robustness_helpers import (MODEL_IDS, MODEL_SPECS, build_dataset,
-                                build_model, dataset_cfg, image,
-                                score_test_cfg, square_polygon, write_coco)
+                                build_model, cap_detections, dataset_cfg,
+                                image, square_polygon, suppress_detections,
+                                train_dataset_cfg, write_coco)
 
 from mmembed.datasets import ImageLoadError
 
@@ -76,7 +81,7 @@ def test_odd_image_predicts_at_original_size(tmp_path, spec, kind):
     assert item['inputs'].shape[0] == 3  # gray / RGBA decoded to 3 channels
     model = build_model(spec).eval()
     if kind.startswith('huge'):
-        score_test_cfg(model, spec).max_per_img = 5
+        cap_detections(model, spec, 5)
     with torch.no_grad():
         result, = model.test_step(pseudo_collate([item]))
     _check_result(result, (img['height'], img['width']))
@@ -120,10 +125,13 @@ def test_truncated_jpeg_with_mmcv_loader_names_file(tmp_path):
 # --------------------------------------------------------------------- #
 # training batches with no GT or awkward masks
 # --------------------------------------------------------------------- #
-def _train_batch(tmp_path, anns):
+def _train_batch(tmp_path, anns, spec):
+    """Both images through ``spec``'s training pipeline (the proposal
+    model: its patch sampler, numpy seeded for the same patches)."""
     write_coco(str(tmp_path), [image(1), image(2)], anns)
-    cfg = dataset_cfg(str(tmp_path), filter_cfg=None)
+    cfg = train_dataset_cfg(str(tmp_path), spec, filter_cfg=None)
     dataset = build_dataset(cfg)
+    np.random.seed(0)
     return pseudo_collate([dataset[0], dataset[1]])
 
 
@@ -149,7 +157,7 @@ def test_train_step_every_gt_crowd(tmp_path, spec):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         batch = _train_batch(
-            tmp_path, [crowd, dict(crowd, id=2, image_id=2)])
+            tmp_path, [crowd, dict(crowd, id=2, image_id=2)], spec)
     assert all(len(s.gt_instances) == 0 for s in batch['data_samples'])
     _losses_and_grads(build_model(spec), batch)
 
@@ -168,9 +176,9 @@ def test_train_step_mask_with_hole_and_two_polygons(tmp_path, spec):
              segmentation=[square_polygon(42, 4, 20, 10),
                            square_polygon(42, 44, 20, 10)]),
     ]
-    batch = _train_batch(tmp_path, anns)
+    batch = _train_batch(tmp_path, anns, spec)
     losses = _losses_and_grads(build_model(spec), batch)
-    assert any('mask' in k for k in losses), sorted(losses)
+    assert any(spec.mask_loss in k for k in losses), sorted(losses)
 
 
 # --------------------------------------------------------------------- #
@@ -185,7 +193,7 @@ def _predict_batch(model, ori=(64, 64)):
 
 def test_zero_detections_give_empty_valid_result(spec):
     model = build_model(spec, score_thr=None)
-    score_test_cfg(model, spec).score_thr = 1.01  # no sigmoid reaches it
+    suppress_detections(model, spec)  # a threshold no sigmoid reaches
     model.eval()
     data = _predict_batch(model, (48, 80))
     with torch.no_grad():
@@ -197,9 +205,12 @@ def test_zero_detections_give_empty_valid_result(spec):
 def _inject(model, spec, mode: str):
     """Wrap the box head's forward so that its top-scoring outputs carry
     NaN / inf: ``mode`` 'nan_box', 'inf_box' or 'nan_score'. Returns the
-    number of poisoned locations (FCOS family) or queries (ISTR)."""
+    number of poisoned locations (FCOS family), queries (ISTR) or windows
+    (proposal model)."""
     if spec.family == 'istr':
         return _inject_istr(model, mode)
+    if spec.family == 'proposal':
+        return _inject_proposal(model, mode)
     head = model.bbox_head
     forward = head.forward
     poisoned = 4
@@ -243,6 +254,45 @@ def _inject_istr(model, mode: str):
     return poisoned
 
 
+def _inject_proposal(model, mode: str):
+    """The same on the proposal model, whose boxes are not regressed (they
+    are the tight boxes of its pasted masks): 'nan_box' / 'inf_box' give
+    the first two windows of its first mask call (one pyramid scale) NaN /
+    +inf mask logits, 'nan_score' gives the first 2 x 2 windows of the
+    first score map that has as many a NaN score."""
+    done = []
+    if mode == 'nan_score':
+        head = model.deepmask_head
+        forward = head.forward
+
+        def poisoned_forward(top):
+            codes, scores = forward(top)
+            if not done and min(scores.shape[-2:]) >= 2:
+                scores = scores.clone()
+                scores[..., :2, :2] = float('nan')
+                done.append(True)
+            return codes, scores
+
+        head.forward = poisoned_forward
+        return 4
+    owner, attr = (model.refine_head, 'forward') if \
+        model.refine_head is not None else (model.deepmask_head,
+                                            'mask_logits')
+    original = getattr(owner, attr)
+    value = float('nan') if mode == 'nan_box' else float('inf')
+
+    def poisoned_masks(*args, **kwargs):
+        logits = original(*args, **kwargs)
+        if not done and len(logits) >= 2:
+            logits = logits.clone()
+            logits[:2] = value
+            done.append(True)
+        return logits
+
+    setattr(owner, attr, poisoned_masks)
+    return 2
+
+
 @pytest.mark.parametrize('mode', ['nan_box', 'nan_score'])
 def test_nan_outputs_removed_with_warning(spec, mode):
     model = build_model(spec).eval()
@@ -263,7 +313,9 @@ def test_nan_outputs_removed_with_warning(spec, mode):
 def test_inf_box_outputs_clamped_to_image(spec):
     """+inf distances (ISTR: +inf centre shifts) decode to boxes clamped at
     the image border (the FCOS decoder's max_shape, ISTR's clip to the
-    image): finite, and the result stays valid."""
+    image): finite, and the result stays valid. (Proposal model: +inf mask
+    logits saturate to a full window, whose box is clipped to the
+    image.)"""
     model = build_model(spec).eval()
     _inject(model, spec, 'inf_box')
     data = _predict_batch(model)

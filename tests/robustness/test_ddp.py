@@ -40,8 +40,14 @@ def _losses(spec, image_ids) -> dict:
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.eval()
-    packed = demo_mm_inputs(2, [[3, 64, 64], [3, 64, 64]], num_items=[3, 2],
-                            num_classes=2, with_mask=True)
+    if spec.family == 'proposal':
+        # two training patches, the same in every process (seeded)
+        from robustness_helpers import proposal_patch_batch
+        packed = proposal_patch_batch(spec)
+    else:
+        packed = demo_mm_inputs(2, [[3, 64, 64], [3, 64, 64]],
+                                num_items=[3, 2], num_classes=2,
+                                with_mask=True)
     packed = dict(inputs=[packed['inputs'][i] for i in image_ids],
                   data_samples=[packed['data_samples'][i] for i in image_ids])
     data = model.data_preprocessor(packed, True)

@@ -21,7 +21,8 @@ import pytest
 import torch
 from mmengine.config import Config
 from robustness_helpers import (CLASSES, MODEL_IDS, MODEL_SPECS, image,
-                                loss_to_poison, write_coco)
+                                loss_to_poison, model_train_pipeline,
+                                write_coco)
 
 from mmembed.engine import atomic_write_bytes
 from mmembed.engine.hooks import NonFiniteLossError, StopOnNonFiniteLossHook
@@ -47,6 +48,31 @@ def _tiny_set(root: str) -> None:
     write_coco(root, images, anns)
 
 
+PLAIN_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='PackDetInputs'),
+]
+
+
+def train_pipeline(spec) -> list:
+    """What the written configs train on: the images as they are, or the
+    model's own patch pipeline (the proposal model) with the sampler's
+    draws made irrelevant. The loop loads the first batch after a resume
+    before any hook can re-seed (IterationSeedHook's stated limit), so a
+    random crop would change that batch, not the resumed state this file
+    tests: no scale jitter, shift or flip, and only the larger object of
+    each image (728 px, the other 480) eligible."""
+    pipeline = model_train_pipeline(spec)
+    if pipeline is None:
+        return PLAIN_PIPELINE
+    for step in pipeline:
+        if step['type'] == 'DeepMaskPatchSampler':
+            step.update(scale_jitter=0., shift=0., flip_prob=0.,
+                        min_area=600.)
+    return pipeline
+
+
 def write_train_config(tmp_path, spec, max_iters: int = 6,
                        ckpt_interval: int = 2) -> str:
     """A config file: ``spec``'s small config on a 4-image 64x64 set, an
@@ -66,11 +92,7 @@ train_dataloader = dict(
         type='CocoDataset', data_root={data_root + '/'!r},
         ann_file='annotations/train.json', data_prefix=dict(img='train/'),
         metainfo=dict(classes={CLASSES!r}), filter_cfg=None,
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-            dict(type='PackDetInputs'),
-        ]))
+        pipeline={train_pipeline(spec)!r}))
 val_dataloader = None
 val_cfg = None
 val_evaluator = None
@@ -91,7 +113,7 @@ custom_hooks = [dict(type='HangAfterCheckpointHook'),
 log_processor = dict(by_epoch=False, window_size=1)
 randomness = dict(seed=0, deterministic=True)
 '''
-    text += spec.model_update_text(len(CLASSES))
+    text += spec.model_update_text(len(CLASSES)) + spec.config_text
     path = tmp_path / f'{spec.name}_faults.py'
     path.write_text(text)
     return str(path)

@@ -25,11 +25,14 @@ HEAD_ARGS = {
     'fcos': [('bbox_head', 'feat_channels'), ('mask_head', 'in_channels')],
     'istr': [('rpn_head', 'num_proposals'), ('roi_head', 'num_stages'),
              ('roi_head.bbox_head', 'num_heads')],
+    'proposal': [('deepmask_head', 'code_channels'),
+                 ('refine_head', 'mask_channels')],
 }
 # (path of the test_cfg the heads read, a valid key, its misspelling)
 TEST_CFG_TYPOS = {
     'fcos': ('test_cfg', 'mask_thr', 'mask_trh'),
     'istr': ('test_cfg.rcnn', 'mask_thr_binary', 'mask_thr_binay'),
+    'proposal': ('test_cfg', 'mask_thr', 'mask_trh'),
 }
 
 

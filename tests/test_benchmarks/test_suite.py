@@ -172,7 +172,9 @@ def test_summary_compares_necks_and_blendmask_without_embedmask():
     summary = summarise(dict(latency=[
         row('mask_rcnn', 100.0, 1000.0, 10.0),
         row('mask_rcnn_sharpmask', 130.0, 1500.0, 10.0),
+        row('mask_rcnn_sharpmask_fpn', 110.0, 1100.0, 10.0),
         row('blendmask', 80.0, 900.0, 8.0),
+        row('blendmask_sharpmask_fpn', 96.0, 1080.0, 8.0),
         row('condinst', 90.0, 950.0, 9.0),
         row('fcos', 64.0, 800.0),
     ]))['latency_800']
@@ -180,6 +182,12 @@ def test_summary_compares_necks_and_blendmask_without_embedmask():
     assert summary['mask_rcnn_sharpmask_over_fpn_memory'] == pytest.approx(
         1.5)
     assert 'embedmask_sharpmask_over_fpn' not in summary
+    # SharpMaskFPN twins against the same FPN rows
+    assert summary['mask_rcnn_sharpmask_fpn_over_fpn'] == pytest.approx(1.1)
+    assert summary['blendmask_sharpmask_fpn_over_fpn'] == pytest.approx(1.2)
+    assert summary['blendmask_sharpmask_fpn_over_fpn_memory'] == \
+        pytest.approx(1.2)
+    assert 'embedmask_sharpmask_fpn_over_fpn' not in summary
     assert summary['blendmask_over_condinst'] == pytest.approx(80 / 90)
     assert summary['blendmask_over_mask_rcnn'] == pytest.approx(0.8)
     assert summary['blendmask_mask_stage_over_fcos'] == pytest.approx(0.125)
@@ -258,3 +266,143 @@ def test_lite0_group_plans_each_model_next_to_its_twin_and_peer():
         dict(model=n, median_ms=100.0 + i) for i, n in enumerate(names)]})
     assert 'embedmask_lite0_over_condinst_lite0' in summary[
         'lite0_latency_640']
+
+
+def test_proposals_group_plans_sharpmask_next_to_deepmask():
+    """The 'proposals' group runs both proposal models in one invocation,
+    each in its own process, with the same repeats and images; --quick
+    cuts both, --models keeps only what it names."""
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    try:
+        import run
+        from workers import PROPOSAL_MODELS, WORKERS
+    finally:
+        sys.path.pop(0)
+    assert 'proposals' in WORKERS
+    full = run.plan(run.parse_args(['--only', 'proposals']), 'cpu')
+    quick = run.plan(run.parse_args(['--only', 'proposals', '--quick']),
+                     'cpu')
+    for jobs in (full, quick):
+        assert [(group, kind) for group, kind, _ in jobs] == [
+            ('proposals', 'proposals')] * 2
+        assert {kwargs['name'] for _, _, kwargs in jobs} == {
+            'sharpmask_proposals', 'deepmask_proposals'}
+        # both models get the same work
+        assert len({(kwargs['repeats'], kwargs['num_images'])
+                    for _, _, kwargs in jobs}) == 1
+    assert quick[0][2]['repeats'] < full[0][2]['repeats']
+    assert quick[0][2]['num_images'] < full[0][2]['num_images']
+    # the same trunk: the SharpMask config inherits the DeepMask one
+    sharp = open(osp.join(REPO, PROPOSAL_MODELS['sharpmask_proposals'])).read()
+    assert "_base_ = './" + osp.basename(
+        PROPOSAL_MODELS['deepmask_proposals']) + "'" in sharp
+    only = run.plan(run.parse_args(
+        ['--only', 'proposals', '--models', 'deepmask_proposals']), 'cpu')
+    assert [kwargs['name'] for _, _, kwargs in only] == ['deepmask_proposals']
+    assert run.plan(run.parse_args(['--only', 'lovasz']), 'cpu')[0][0] != \
+        'proposals'
+
+
+def _proposal_row(model, ms, mib, mask_ms, checksum, refinement):
+    return dict(
+        model=model, config=f'configs/sharpmask/{model}.py',
+        trunk='ResNet-50 (3 stages)', refinement=refinement,
+        mask_size=160 if refinement else 56,
+        scales=[2**(s / 2) for s in range(-5, 2)],
+        num_proposals_requested=1000, num_proposals=[1000],
+        image_shapes=[[480, 640], [426, 640]], score_checksum=checksum,
+        peak_memory_mib=mib, median_ms=ms, p10_ms=ms * 0.9,
+        p90_ms=ms * 1.1, p25_ms=ms, p75_ms=ms, std_ms=1.0,
+        pyramid=dict(median_ms=ms / 2), mask_stage=dict(median_ms=mask_ms),
+        mask_paste=dict(median_ms=ms / 5))
+
+
+def test_proposals_summary_and_page(tmp_path):
+    """Ratios of the proposal group (time, memory, mask stage: SharpMask
+    over DeepMask) and its table on the page, whose caption says what was
+    compared, that the weights are random and whether both models kept
+    the same windows."""
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    try:
+        import render
+        from run import summarise
+    finally:
+        sys.path.pop(0)
+    rows = [_proposal_row('sharpmask_proposals', 3000.0, 2600.0, 900.0,
+                          512.25, True),
+            _proposal_row('deepmask_proposals', 2400.0, 2000.0, 60.0,
+                          512.25, False)]
+    summary = summarise(dict(proposals=rows))
+    assert summary['proposals'] == pytest.approx(dict(
+        sharpmask_over_deepmask=1.25, sharpmask_over_deepmask_memory=1.3,
+        sharpmask_mask_stage_over_deepmask_mask_stage=15.0))
+    # one model alone gives no ratio
+    assert 'proposals' not in summarise(dict(proposals=rows[:1]))
+
+    results = tmp_path / 'results'
+    results.mkdir()
+    machine = dict(device='cpu', processor='x', cpu_count=2, torch='t',
+                   torch_threads=2, mmcv='m', mmdet='d', mmembed='e')
+    (results / 'cpu-proposals.json').write_text(json.dumps(dict(
+        machine=machine, suite_seconds=60, results=dict(proposals=rows),
+        summary=summary)))
+    text = open(render.render(str(results), str(tmp_path / 'b.md'),
+                              str(tmp_path / 'none.md'))).read()
+    section = text.split('### Segment proposals')[1]
+    assert 'ResNet-50 (3 stages) trunk for both' in section
+    assert '2^-2.5 ... 2^0.5 (7 scales)' in section
+    assert '480x640, 426x640' in section and 'top 1000 windows' in section
+    assert 'Random weights' in section
+    assert 'Both kept the same windows: yes.' in section
+    assert ('| SharpMask proposals | `configs/sharpmask/sharpmask_proposals'
+            '.py` | 160x160 | 1000 | 3000 | 2700-3300 | 1500 | 900 | 600 '
+            '| 2600 | 1.25 |') in section
+    assert '| DeepMask proposals |' in section and '| 1.00 |' in section
+    assert '| proposals: sharpmask_over_deepmask | 1.250 |' in text
+
+    rows[0]['score_checksum'] = 500.0  # other windows: said, not hidden
+    assert render.same_proposal_windows(rows) is False
+    assert '**no**' in render._proposals_section(dict(
+        results=dict(proposals=rows)), 'cpu')
+
+
+@pytest.mark.skipif(
+    not osp.isdir(osp.join(get_shared_data_root(), 'coco128')),
+    reason='../shared/data/coco128 missing')
+def test_proposal_worker_times_both_models_on_the_same_windows(
+        monkeypatch):
+    """The worker on the CPU-sized R-18 twins (one image, one call): every
+    requested proposal comes back, the stages are timed inside the call,
+    and SharpMask and DeepMask score the same windows (same trunk and head
+    weights), so the ratio compares the mask paths alone."""
+    from mmembed.models.detectors import sharpmask_proposer
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    try:
+        import render
+        import workers
+    finally:
+        sys.path.pop(0)
+    # the worker wraps the detector's paste for its timer (it owns its
+    # process in the suite); give this process its own back afterwards
+    monkeypatch.setattr(sharpmask_proposer, 'paste_box_masks',
+                        sharpmask_proposer.paste_box_masks)
+    monkeypatch.setitem(
+        workers.PROPOSAL_MODELS, 'sharpmask_proposals',
+        'configs/sharpmask/sharpmask_r18_coco128_proposals.py')
+    monkeypatch.setitem(
+        workers.PROPOSAL_MODELS, 'deepmask_proposals',
+        'configs/sharpmask/deepmask_r18_coco128_proposals.py')
+    rows = [workers.measure_proposals(name, warmup=0, repeats=1,
+                                      num_images=1)
+            for name in ('sharpmask_proposals', 'deepmask_proposals')]
+    for row, mask_size in zip(rows, (160, 56)):
+        assert row['num_proposals'] == [row['num_proposals_requested']]
+        assert row['mask_size'] == mask_size
+        assert row['trunk'] == 'ResNet-18 (3 stages)'
+        assert row['image_shapes'] == [[480, 640]]
+        stages = sum(row[k]['median_ms']
+                     for k in ('pyramid', 'mask_stage', 'mask_paste'))
+        assert 0 < stages < row['median_ms']
+        assert row['peak_memory_mib'] > 0
+    assert rows[0]['refinement'] and not rows[1]['refinement']
+    assert render.same_proposal_windows(rows) is True

@@ -18,6 +18,8 @@ The paper's own system (Pinheiro et al., ECCV 2016; Torch7 release
 Shapes: B images; windows at stride 16 of a scaled, padded image; N kept
 windows.
 """
+import numbers
+import warnings
 from typing import Dict, List, Sequence, Tuple
 
 import torch
@@ -30,13 +32,18 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ...utils.arg_checks import check_init_args
+from ...utils.arg_checks import check_init_args, check_keys
 from ..dense_heads.sharpmask_refinement_head import crop_windows
 from ..utils.mask_ops import paste_box_masks
 
 TRAIN_STAGES = ('deepmask', 'sharpmask')
 # the release's pyramid: 2^s, s = -2.5 ... 0.5 step 0.5
 DEFAULT_SCALES = tuple(2.**(s / 2) for s in range(-5, 2))
+# every test_cfg key _predict_image reads (a misspelt one is refused, not
+# read as its default)
+TEST_CFG_KEYS = ('scales', 'num_proposals', 'mask_thr', 'pad_value',
+                 'use_refinement', 'paste_impl')
+PASTE_IMPLS = ('auto', 'dense', 'ragged', 'separable')
 
 
 @MODELS.register_module()
@@ -52,13 +59,15 @@ class SharpMaskProposer(BaseDetector):
             DeepMask (its 56 x 56 mask branch makes the proposals).
         train_stage: 'deepmask' or 'sharpmask', see the module docstring.
         test_cfg: ``scales`` (pyramid, relative to the input image),
-            ``num_proposals`` (release np: 500; 1000 for AR@1000),
+            ``num_proposals`` (release np: 500; 1000 for AR@1000; 0 gives
+            an empty result),
             ``mask_thr`` (0.2), ``pad_value`` (0.5, in RGB 0-1 before
             normalisation, as the release fills), ``use_refinement``
             (default True with a refine head: False evaluates the
             DeepMask masks of the same model), ``paste_impl`` (see
             :func:`paste_box_masks`; 'separable' on a CPU, 'dense' on
-            CUDA).
+            CUDA). A misspelt key or an unusable value is refused when the
+            model is built.
     """
 
     def __init__(self,
@@ -85,10 +94,36 @@ class SharpMaskProposer(BaseDetector):
         self.train_stage = train_stage
         self.train_cfg = train_cfg
         self.test_cfg = dict(test_cfg or {})
+        self._check_test_cfg(self.test_cfg)
         if self.refine_head is not None and len(
                 self.refine_head.refinements) > 4:
             raise ValueError('SharpMaskProposer: the trunk gives 4 skip '
                              'stages (C4, C3, C2, C1)')
+
+    @staticmethod
+    def _check_test_cfg(cfg: dict) -> None:
+        """Refuse misspelt keys and values inference cannot use, naming the
+        key (a typo would otherwise be read as its default, a bad value
+        fail deep inside ``topk`` or the paste)."""
+        check_keys('SharpMaskProposer', cfg, TEST_CFG_KEYS)
+        scales = cfg.get('scales', DEFAULT_SCALES)
+        if not len(scales) or not all(
+                isinstance(s, numbers.Real) and s > 0 for s in scales):
+            raise ValueError(f'SharpMaskProposer: test_cfg.scales must be '
+                             f'positive numbers, got {scales!r}')
+        num = cfg.get('num_proposals', 1000)
+        if isinstance(num, bool) or not isinstance(
+                num, numbers.Integral) or num < 0:
+            raise ValueError(f'SharpMaskProposer: test_cfg.num_proposals '
+                             f'must be an integer >= 0, got {num!r}')
+        thr = cfg.get('mask_thr', 0.2)
+        if not isinstance(thr, numbers.Real) or not 0 <= thr <= 1:
+            raise ValueError(f'SharpMaskProposer: test_cfg.mask_thr is a '
+                             f'probability in [0, 1], got {thr!r}')
+        impl = cfg.get('paste_impl')
+        if impl is not None and impl not in PASTE_IMPLS:
+            raise ValueError(f'SharpMaskProposer: test_cfg.paste_impl must '
+                             f'be one of {PASTE_IMPLS}, got {impl!r}')
 
     # ------------------------------------------------------------ features
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
@@ -187,7 +222,9 @@ class SharpMaskProposer(BaseDetector):
         Returns the data samples with ``pred_instances``: ``masks`` (N, H,
         W) bool, ``scores`` (N,) window objectness, ``labels`` (N,) zeros,
         ``bboxes`` (N, 4) the masks' tight boxes; N = ``num_proposals``
-        (fewer when the pyramid has fewer windows), sorted by score.
+        (fewer when the pyramid has fewer windows, or when a corrupt
+        network gave NaN scores or masks: removed with a warning), sorted
+        by score.
         """
         results = []
         for image, sample in zip(inputs, data_samples):
@@ -242,13 +279,18 @@ class SharpMaskProposer(BaseDetector):
                 f'SharpMaskProposer: a {height}x{width} image gives no '
                 f'{window}-pixel window at any of the scales {scales}')
 
-        # top windows over all scales, without NMS (release)
+        # top windows over all scales, without NMS (release). A diverged or
+        # corrupted network's NaN scores would take the top places (topk
+        # ranks NaN first): they rank last and are counted, the warning
+        # below says how many
         flat_scores = torch.cat([s[2].flatten() for s in per_scale])
+        nan_scores = torch.isnan(flat_scores)
         scale_ids = torch.cat([
             torch.full((s[2].numel(), ), i, device=image.device)
             for i, s in enumerate(per_scale)
         ])
-        keep = flat_scores.topk(min(num_proposals, len(flat_scores))).indices
+        keep = flat_scores.masked_fill(nan_scores, float('-inf')).topk(
+            min(num_proposals, len(flat_scores))).indices
         offsets = torch.tensor([0] + [s[2].numel() for s in per_scale],
                                device=image.device).cumsum(0)
         logits, boxes, scores = [], [], []
@@ -277,6 +319,11 @@ class SharpMaskProposer(BaseDetector):
             boxes.append(torch.stack(
                 [x1, y1, x1 + inner / scale, y1 + inner / scale], dim=1))
             scores.append(score_map[rows, cols])
+        if not logits:  # num_proposals = 0
+            side = self.refine_head.out_size if use_refinement else \
+                head.mask_size
+            logits = [image.new_zeros((0, side, side))]
+            boxes, scores = [image.new_zeros((0, 4))], [image.new_zeros(0)]
         logits = torch.cat(logits)
         boxes = torch.cat(boxes).float()
         scores = torch.cat(scores).sigmoid()
@@ -293,11 +340,51 @@ class SharpMaskProposer(BaseDetector):
         # it whole): on a CPU the separable paste is the fast one
         impl = cfg.get('paste_impl',
                        'dense' if logits.is_cuda else 'separable')
-        masks = paste_box_masks(logits.sigmoid(), boxes, out_size,
-                                thr=mask_thr, impl=impl)
+        probs = logits.sigmoid()
+        masks = paste_box_masks(probs, boxes, out_size, thr=mask_thr,
+                                impl=impl)
         results = InstanceData()
         results.masks = masks
         results.scores = scores
         results.labels = torch.zeros_like(scores, dtype=torch.long)
         results.bboxes = mask2bbox(masks).to(scores)
-        return results
+        # NaN mask logits paste as an empty mask with a (0, 0, 0, 0) box: a
+        # silent non-proposal. +-inf logits and scores are no such case:
+        # the sigmoid saturates them to exact 0 / 1
+        nan_masks = ~torch.isfinite(probs).flatten(1).all(1)
+        return self._remove_non_finite(results, nan_masks, nan_scores,
+                                       sample)
+
+    @staticmethod
+    def _remove_non_finite(results: InstanceData, nan_masks: Tensor,
+                           nan_scores: Tensor, sample) -> InstanceData:
+        """``results`` without the proposals whose score or mask is NaN,
+        with one warning that counts them and names the image (as the
+        detectors' heads do, mmembed.models.utils.result_checks).
+
+        One host read per image, made after the paste, so it adds no wait
+        inside the window-to-mask path.
+
+        Args:
+            results: N proposals (``masks`` (N, H, W), ``scores`` (N,),
+                ``labels``, ``bboxes``).
+            nan_masks: (N,) bool, proposals with a NaN mask probability.
+            nan_scores: (W,) bool over every window of the pyramid, NaN
+                score: ranked last, so kept only when fewer than N windows
+                had a score.
+        """
+        bad_scores = torch.isnan(results.scores)
+        num_nan_scores, num_nan_masks = torch.stack([
+            nan_scores.sum(), (nan_masks & ~bad_scores).sum()
+        ]).tolist()
+        if not (num_nan_scores or num_nan_masks):
+            return results
+        meta = sample.metainfo
+        warnings.warn(
+            f'SharpMaskProposer: removed {num_nan_scores + num_nan_masks} '
+            f'windows with non-finite (NaN) scores or masks '
+            f'({num_nan_scores} with a NaN score, ranked below every other '
+            f'window; {num_nan_masks} proposals with a NaN mask) in image '
+            f'{meta.get("img_id")} ({meta.get("img_path")}); the network '
+            'outputs are corrupt (diverged weights?)')
+        return results[~(nan_masks | bad_scores)]

@@ -328,3 +328,15 @@ def test_bad_train_stage_is_refused():
     cfg.train_stage = 'refine'
     with pytest.raises(ValueError, match='train_stage'):
         MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('key, value', [
+    ('num_proposals', -1), ('num_proposals', 2.5), ('scales', []),
+    ('scales', [0.5, -1.0]), ('mask_thr', 1.5), ('paste_impl', 'fast')])
+def test_unusable_test_cfg_values_are_refused_naming_the_key(key, value):
+    """Caught when the model is built, not deep inside topk or the paste
+    at the first image (misspelt keys: tests/robustness/test_user_errors)."""
+    cfg = get_detector_cfg('sharpmask/sharpmask_r18_coco128_proposals.py')
+    cfg.test_cfg[key] = value
+    with pytest.raises(ValueError, match=rf'test_cfg\.{key}'):
+        MODELS.build(cfg)
