@@ -24,7 +24,7 @@ $(STAMP): $(INSTALL_INPUTS)
 	@touch $(STAMP)
 
 test: install
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) -m pytest tests -q -p no:cacheprovider --durations=25
 
 demo: install
 	$(PY) tools/misc/make_synthetic_coco.py --out-dir $(DEMO_DATA)

@@ -53,6 +53,18 @@ def _embedmask_sharpmask(model: ConfigDict, width: int = 16) -> None:
     model.neck.update(mask_channels=width, hidden_channels=width)
 
 
+def _embedmask_sharpmask_fpn(model: ConfigDict, width: int = 16) -> None:
+    """EmbedMask on SharpMaskFPN (FPN for the boxes, the mask-only path
+    through C2 and the stem's C1 to the stride-2 map the pixel embeddings
+    read), ``width`` channels everywhere, ``width / 2`` in the path's
+    finer step."""
+    _embedmask(model, width)
+    model.neck.update(
+        mask_channels=(width, width // 2),
+        mask_hidden_channels=(width, width // 2),
+        mask_out_channels=width)
+
+
 def _istr(model: ConfigDict, width: int = 16) -> None:
     """ISTR with every layer kind and all 6 stages, ``width`` channels, 20
     queries, a 12-d PCA codec of 14x14 masks left at its DCT start (no
@@ -199,6 +211,9 @@ MODEL_SPECS: List[ModelSpec] = [
     ModelSpec('embedmask_sharpmask',
               'sharpmask/embedmask_r18_sharpmask_fruits_nuts.py',
               _embedmask_sharpmask),
+    ModelSpec('embedmask_sharpmask_fpn',
+              'sharpmask/embedmask_r18_sharpmask_fpn_fruits_nuts.py',
+              _embedmask_sharpmask_fpn),
     ModelSpec('istr', 'istr/istr_r18_fpn_synthetic.py', _istr,
               ('roi_head.bbox_head', ), family='istr',
               model_overrides=dict(roi_head=dict(

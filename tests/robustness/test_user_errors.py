@@ -84,9 +84,12 @@ def _parts(spec: ModelSpec) -> tuple:
 
 
 def _donor(spec: ModelSpec) -> ModelSpec:
-    """The first spec of another architecture (other neck or mask head)."""
+    """The first spec of another architecture: another mask head or RoI
+    head. A neck alone does not make one: an FPN checkpoint loads into its
+    SharpMaskFPN twin by design (all but the mask path's keys: the
+    two-stage recipe of docs/sharpmask.md)."""
     return next(other for other in MODEL_SPECS
-                if _parts(other) != _parts(spec))
+                if _parts(other)[1:] != _parts(spec)[1:])
 
 
 def _build(spec: ModelSpec, seed: int) -> torch.nn.Module:

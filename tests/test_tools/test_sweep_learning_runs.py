@@ -64,3 +64,37 @@ def test_values_parse_to_numbers_none_and_tuples():
     assert parse_value('[5]') == (5, )
     assert parse_value('logit') == 'logit'
     assert parse_value('(oops') == '(oops'
+    # booleans (mask_clean): True / False, not the truthy text 'false'
+    assert parse_value('true') is True and parse_value('False') is False
+
+
+def test_boundary_ap_evaluates_with_the_boundary_metric(tmp_path,
+                                                       monkeypatch):
+    """--boundary-ap: every checkpoint is evaluated with
+    BoundaryCocoMetric and boundary AP joins the summary."""
+    tool = load_tool()
+    for seed in (0, 1):
+        run = tmp_path / 'embedmask' / f'seed{seed}'
+        run.mkdir(parents=True)
+        (run / 'epoch_40.pth').write_bytes(b'')
+        (run / 'last_checkpoint').write_text(str(run / 'epoch_40.pth'))
+    calls = []
+
+    def fake_sweep(config, checkpoint, key, values, fixed, evaluator_type):
+        calls.append(evaluator_type)
+        return {str(v): {'coco/segm_mAP': 0.5, 'coco/bbox_mAP': 0.4,
+                         'coco/boundary_mAP': 0.3 + 0.1 * len(calls)}
+                for v in values}
+
+    monkeypatch.setattr(tool, 'sweep', fake_sweep)
+    out = tmp_path / 'sweep.json'
+    assert tool.main([
+        '--models', 'embedmask', '--seeds', '0', '1', '--work-dir',
+        str(tmp_path), '--key', 'mask_clean', '--values', 'false', 'true',
+        '--boundary-ap', '--out', str(out)
+    ]) == 0
+    assert calls == ['BoundaryCocoMetric'] * 2
+    import json
+    rows = json.load(open(out))['rows']
+    assert [r['id'] for r in rows] == ['embedmask__False', 'embedmask__True']
+    assert rows[0]['boundary_mAP']['runs'] == [0.4, 0.5]

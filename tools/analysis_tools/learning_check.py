@@ -132,6 +132,9 @@ FINETUNE_MODELS = {
     'istr_recommended_dynamic_fusion':
     'configs/istr/'
     'istr_v2_lite0_fpn_recommended_dynamic_fusion_fruits_nuts_finetune.py',
+    'istr_recommended_dynamic_fusion_dct64':
+    'configs/istr/istr_v2_lite0_fpn_recommended_dynamic_fusion_dct64_'
+    'fruits_nuts_finetune.py',
     'istr_v2_box_matching':
     'configs/istr/istr_v2_lite0_fpn_box_matching_fruits_nuts_finetune.py',
     'istr_v2_box_matching_relu':
@@ -152,6 +155,9 @@ FINETUNE_MODELS = {
     'embedmask_lite0_sharpmask_fpn_detach_fruits_nuts_finetune.py',
     'blendmask_sharpmask_fpn':
     'configs/sharpmask/blendmask_lite0_sharpmask_fpn_fruits_nuts_finetune.py',
+    'blendmask_sharpmask_fpn_with_fpn_bases':
+    'configs/sharpmask/'
+    'blendmask_lite0_sharpmask_fpn_with_fpn_bases_fruits_nuts_finetune.py',
     'mask_rcnn': 'configs/mask_rcnn/mask-rcnn_lite0_fpn_fruits_nuts_finetune.py',
     'mask_rcnn_sharpmask_fpn':
     'configs/sharpmask/mask-rcnn_lite0_sharpmask_fpn_fruits_nuts_finetune.py',
@@ -190,6 +196,7 @@ COMPARISONS = (('embedmask', 'condinst'), ('embedmask_recommended', 'condinst'),
                ('istr_recommended_one_cls_fc', 'queryinst'),
                ('istr_recommended_query_fusion', 'queryinst'),
                ('istr_recommended_dynamic_fusion', 'queryinst'),
+               ('istr_recommended_dynamic_fusion_dct64', 'queryinst'),
                ('istr_v2_box_matching', 'queryinst'),
                ('istr_v2_box_matching_relu', 'queryinst'),
                ('istr_v2_box_matching_embed_start', 'queryinst'),
@@ -199,6 +206,7 @@ COMPARISONS = (('embedmask', 'condinst'), ('embedmask_recommended', 'condinst'),
                ('embedmask_sharpmask_fpn', 'embedmask'),
                ('embedmask_sharpmask_fpn_detach', 'embedmask'),
                ('blendmask_sharpmask_fpn', 'blendmask'),
+               ('blendmask_sharpmask_fpn_with_fpn_bases', 'blendmask'),
                ('mask_rcnn_sharpmask_fpn', 'mask_rcnn'))
 # (FPN twin, SharpMaskFPN twin) rows of the fine-tune SharpMask picture
 SHARPMASK_FPN_PAIRS = (('embedmask', 'embedmask_sharpmask_fpn'),

@@ -13,7 +13,15 @@ sharp its masks); this separates them.
 Reported per model: ``found`` (fraction of GTs whose best mask IoU >= 0.5),
 and over the found ones the mean ``mask_iou`` and ``boundary_iou``
 (dilation 0.02 of the diagonal, as BoundaryCocoMetric), on the config's
-test set.
+test set. Models named ``<base>_seed<k>`` are also averaged per base
+(``means``).
+
+Defects of the found masks (speckle and holes, e.g. texture of the skip
+features leaking into refined masks): ``fragmented`` (fraction of them
+with more than one 8-connected component), ``hole_fraction`` (mean area of
+enclosed background over mask area), and ``mask_iou_cleaned`` /
+``boundary_iou_cleaned``: the same pairs after keeping each mask's largest
+component and filling its holes (what the defects cost).
 """
 import argparse
 import json
@@ -48,6 +56,7 @@ def measure(config: str, checkpoint: str, score_thr: float,
     loader_cfg.update(num_workers=0, persistent_workers=False)
     loader = Runner.build_dataloader(loader_cfg)
     found, ious, biou = 0, [], []
+    fragmented, holes, ious_clean, biou_clean = [], [], [], []
     total = 0
     with torch.no_grad():
         for data in loader:
@@ -71,11 +80,64 @@ def measure(config: str, checkpoint: str, score_thr: float,
                         found += 1
                         ious.append(float(overlap[d, g]))
                         biou.append(float(band[d, g]))
+                        parts, hole, clean = mask_defects(dt[d])
+                        fragmented.append(float(parts > 1))
+                        holes.append(hole)
+                        ious_clean.append(
+                            float(mask_iou(clean[None], gt[g:g + 1])[0, 0]))
+                        biou_clean.append(float(boundary_iou(
+                            clean[None], gt[g:g + 1], dilation_ratio)[0, 0]))
+
+    def mean(values):
+        return round(statistics.fmean(values), 4) if values else None
+
     return dict(
         gts=total,
         found=round(found / max(total, 1), 4),
-        mask_iou=round(statistics.fmean(ious), 4) if ious else None,
-        boundary_iou=round(statistics.fmean(biou), 4) if biou else None)
+        mask_iou=mean(ious),
+        boundary_iou=mean(biou),
+        fragmented=mean(fragmented),
+        hole_fraction=mean(holes),
+        mask_iou_cleaned=mean(ious_clean),
+        boundary_iou_cleaned=mean(biou_clean))
+
+
+def mask_defects(mask) -> tuple:
+    """(components, hole area / mask area, cleaned mask) of one (H, W)
+    bool mask: 8-connected components; holes are background regions not
+    4-connected to the image border; the cleaned mask is the largest
+    component with its holes filled."""
+    import numpy as np
+    from scipy import ndimage
+    labels, parts = ndimage.label(mask, structure=np.ones((3, 3)))
+    if parts == 0:
+        return 0, 0.0, mask
+    sizes = np.bincount(labels.ravel())[1:]
+    largest = labels == (sizes.argmax() + 1)
+    filled = ndimage.binary_fill_holes(mask)
+    hole = float((filled & ~mask).sum()) / max(float(mask.sum()), 1.0)
+    return parts, hole, ndimage.binary_fill_holes(largest)
+
+
+def seed_means(models: Dict[str, dict]) -> Dict[str, dict]:
+    """Models named ``<base>_seed<k>`` averaged per ``<base>`` (every
+    numeric measure, over the seeds where it is not None), with the seed
+    count."""
+    groups: Dict[str, list] = {}
+    for name, row in models.items():
+        base, sep, seed = name.rpartition('_seed')
+        if sep and seed.isdigit():
+            groups.setdefault(base, []).append(row)
+    means = {}
+    for base, rows in groups.items():
+        keys = [k for k, v in rows[0].items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        means[base] = dict(seeds=len(rows))
+        for key in keys:
+            values = [r[key] for r in rows if r.get(key) is not None]
+            means[base][key] = round(statistics.fmean(values), 4) \
+                if values else None
+    return means
 
 
 def main(argv=None) -> int:
@@ -89,6 +151,7 @@ def main(argv=None) -> int:
             **measure(config, checkpoint, args.score_thr,
                       args.dilation_ratio))
         print(name, report['models'][name], flush=True)
+    report['means'] = seed_means(report['models'])
     if args.out:
         os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
         with open(args.out, 'w') as f:

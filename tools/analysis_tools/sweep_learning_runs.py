@@ -63,6 +63,10 @@ def main(argv=None) -> int:
     parser.add_argument('--values', nargs='+', required=True,
                         type=parse_value)
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE')
+    parser.add_argument(
+        '--boundary-ap', action='store_true',
+        help='evaluate with BoundaryCocoMetric (as learning_check.py '
+        '--boundary-ap) and report boundary AP beside segm and bbox AP')
     parser.add_argument('--out', required=True)
     args = parser.parse_args(argv)
     configs = FINETUNE_MODELS if args.protocol == 'finetune' else MODELS
@@ -74,17 +78,21 @@ def main(argv=None) -> int:
     work_dir = args.work_dir or (
         'work_dirs/learning_check_finetune'
         if args.protocol == 'finetune' else 'work_dirs/learning_check')
+    metric_names = METRICS + (('boundary_mAP', ) if args.boundary_ap else
+                              ())
     rows = []
     for model in args.models:
         per_value: Dict[str, Dict[str, List[float]]] = {}
         for seed in args.seeds:
             checkpoint = run_checkpoint(
                 osp.join(work_dir, model, f'seed{seed}'))
-            results = sweep(configs[model], checkpoint, args.key,
-                            args.values, fixed)
+            results = sweep(
+                configs[model], checkpoint, args.key, args.values, fixed,
+                'BoundaryCocoMetric' if args.boundary_ap else None)
             for value, metrics in results.items():
-                store = per_value.setdefault(value, {m: [] for m in METRICS})
-                for metric in METRICS:
+                store = per_value.setdefault(value,
+                                             {m: [] for m in metric_names})
+                for metric in metric_names:
                     store[metric].append(metrics[f'coco/{metric}'])
         for value in args.values:
             store = per_value[str(value)]
@@ -92,7 +100,7 @@ def main(argv=None) -> int:
             row_id = f'{model}__{value}'.replace('.', 'p')
             rows.append(
                 dict(id=row_id, model=model, value=value,
-                     **{m: summarise(store[m]) for m in METRICS}))
+                     **{m: summarise(store[m]) for m in metric_names}))
     out = dict(
         description=f'{args.protocol} learning-check runs re-evaluated on '
         f'their test set with other test_cfg.{args.key} values '

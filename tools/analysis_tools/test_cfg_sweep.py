@@ -18,10 +18,12 @@ from typing import Any, Dict, List, Optional
 
 
 def parse_value(text: str) -> Any:
-    """'0.4' -> 0.4, '2' -> 2, 'none' -> None, '(2,3,4,5)' / '[1,2]' -> a
-    tuple, anything else as text."""
+    """'0.4' -> 0.4, '2' -> 2, 'none' -> None, 'true' / 'false' -> a bool,
+    '(2,3,4,5)' / '[1,2]' -> a tuple, anything else as text."""
     if text.lower() == 'none':
         return None
+    if text.lower() in ('true', 'false'):
+        return text.lower() == 'true'
     if text[:1] in '([' and text[-1:] in ')]':
         try:
             return tuple(ast.literal_eval(text))
@@ -49,11 +51,14 @@ def parse_sets(parser: argparse.ArgumentParser,
 
 
 def sweep(config: str, checkpoint: str, key: str, values: List[Any],
-          fixed: Optional[Dict[str, Any]] = None
+          fixed: Optional[Dict[str, Any]] = None,
+          evaluator_type: Optional[str] = None
           ) -> Dict[str, Dict[str, float]]:
     """``{str(value): metrics}`` of ``checkpoint`` with
     ``model.test_cfg[key] = value`` for each value (and the ``fixed``
-    test_cfg values throughout).
+    test_cfg values throughout). ``evaluator_type`` replaces the type of
+    the config's ``test_evaluator`` (e.g. ``'BoundaryCocoMetric'``, same
+    arguments).
 
     A key may be absent from the config when a head of the model declares
     it (``TEST_CFG_KEYS``), e.g. an optional key with a default.
@@ -66,6 +71,8 @@ def sweep(config: str, checkpoint: str, key: str, values: List[Any],
     cfg.work_dir = '/tmp/test_cfg_sweep'
     cfg.log_level = 'WARNING'
     cfg.load_from = checkpoint
+    if evaluator_type is not None:
+        cfg.test_evaluator = dict(cfg.test_evaluator, type=evaluator_type)
     fixed = dict(fixed or {})
     runner = Runner.from_cfg(cfg)
     model = runner.model

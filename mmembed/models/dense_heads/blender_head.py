@@ -11,7 +11,7 @@ R bottom (RoI) resolution, P positives (all images), G ground truths (all
 images), N detections of one image, (h, w) the stride-4 basis map,
 (h8, w8) the P3 map, C classes.
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -29,7 +29,8 @@ from torch import Tensor
 
 from ...utils.arg_checks import check_init_args, check_keys
 from ..utils.level_fusion import sum_upsampled
-from ..utils.mask_ops import PASTE_IMPLS, paste_box_masks
+from ..utils.mask_ops import (PASTE_IMPLS, clean_instance_masks,
+                              paste_box_masks, read_mask_clean)
 from ..utils.roi_ops import roi_align_dtype
 from .fcos_code_head import BOX_TEST_CFG_KEYS
 
@@ -99,7 +100,10 @@ class BlenderHead(BaseMaskHead):
     Args:
         num_classes (int): C, for the auxiliary semantic head (C + 1
             outputs, 0 = background).
-        in_channels (int): FPN channels.
+        in_channels (int | sequence[int]): channels of the levels the
+            bases read: one int for all, or one per ``in_levels`` (e.g. a
+            64-channel SharpMaskFPN mask map beside 256-channel FPN
+            levels).
         feat_channels (int): basis module width (AdelaiDet ``CONVS_DIM``).
         num_bases (int): K; must equal the box head's.
         attn_size (int): M; must equal the box head's.
@@ -144,20 +148,23 @@ class BlenderHead(BaseMaskHead):
             (probability threshold, ``>=``; AdelaiDet 0.5), optionally
             ``mask_chunk_pixels`` (memory budget of the paste: output pixels
             per chunk) and ``mask_impl`` (``'auto'`` (default): ``'dense'``
-            on CUDA, no host sync and a fixed op count; ``'ragged'`` on the
-            CPU, cost grows with the box areas; see
-            :func:`paste_box_masks`).
+            on CUDA, no host sync and a fixed op count; ``'boxwise'`` on the
+            CPU, box by box as mmdet's CPU paste; see
+            :func:`paste_box_masks`) and ``mask_clean`` (default False:
+            keep each mask's largest component and fill its holes,
+            :func:`clean_instance_masks`; a host sync).
         init_cfg (dict, optional): extra init; the basis convs are always
             initialised kaiming-uniform(a=1) with zero bias, as AdelaiDet's
             ``conv_with_kaiming_uniform``.
     """
 
-    TEST_CFG_KEYS = ('mask_thr', 'mask_chunk_pixels', 'mask_impl')
+    TEST_CFG_KEYS = ('mask_thr', 'mask_chunk_pixels', 'mask_impl',
+                     'mask_clean')
 
     def __init__(self,
                  *,
                  num_classes: int = 80,
-                 in_channels: int = 256,
+                 in_channels: Union[int, Sequence[int]] = 256,
                  feat_channels: int = 128,
                  num_bases: int = 4,
                  attn_size: int = 14,
@@ -186,6 +193,15 @@ class BlenderHead(BaseMaskHead):
         super().__init__(init_cfg=init_cfg)
         if not in_levels:
             raise ValueError('in_levels must name at least one FPN level')
+        if isinstance(in_channels, int):
+            level_channels = [in_channels] * len(in_levels)
+        else:
+            level_channels = list(in_channels)
+            if len(level_channels) != len(in_levels):
+                raise ValueError(
+                    f'in_channels has {len(level_channels)} entries for '
+                    f'{len(in_levels)} in_levels {tuple(in_levels)}; give '
+                    'one int or one per level')
         if basis_upsample and in_stride % 2:
             raise ValueError(f'in_stride must be even (the bases are at '
                              f'in_stride / 2), got {in_stride}')
@@ -223,8 +239,10 @@ class BlenderHead(BaseMaskHead):
         def conv(in_ch: int, out_ch: int, norm: OptConfigType) -> nn.Module:
             return ConvModule(in_ch, out_ch, 3, padding=1, norm_cfg=norm)
 
-        self.refine = nn.ModuleList(
-            [conv(in_channels, feat_channels, norm_cfg) for _ in in_levels])
+        self.refine = nn.ModuleList([
+            conv(channels, feat_channels, norm_cfg)
+            for channels in level_channels
+        ])
         # same layout as AdelaiDet's tower (Upsample at index num_convs) so
         # that converted checkpoints map index to index
         self.tower = nn.Sequential(
@@ -234,8 +252,9 @@ class BlenderHead(BaseMaskHead):
             if basis_upsample else nn.Identity(),
             conv(feat_channels, feat_channels, norm_cfg),
             nn.Conv2d(feat_channels, num_bases, 1))
+        # the semantic head reads the first (finest) level
         self.seg_head = nn.Sequential(
-            conv(in_channels, feat_channels, semantic_norm_cfg),
+            conv(level_channels[0], feat_channels, semantic_norm_cfg),
             conv(feat_channels, feat_channels, semantic_norm_cfg),
             nn.Conv2d(feat_channels, num_classes + 1, 1)) \
             if self.loss_semantic is not None else None
@@ -478,7 +497,7 @@ class BlenderHead(BaseMaskHead):
                    'the detector passes one test_cfg to bbox_head and '
                    'mask_head')
 
-    def _read_test_cfg(self) -> Tuple[float, int, str]:
+    def _read_test_cfg(self) -> Tuple[float, int, str, bool]:
         cfg = self.test_cfg
         if cfg is None or 'mask_thr' not in cfg:
             raise KeyError(f'{type(self).__name__} needs test_cfg.mask_thr '
@@ -496,7 +515,7 @@ class BlenderHead(BaseMaskHead):
         if impl not in PASTE_IMPLS:
             raise ValueError(f'test_cfg.mask_impl must be one of '
                              f'{PASTE_IMPLS}, got {impl!r}')
-        return mask_thr, chunk, impl
+        return mask_thr, chunk, impl, read_mask_clean(cfg)
 
     def predict_by_feat(self,
                         bases: Tensor,
@@ -532,7 +551,7 @@ class BlenderHead(BaseMaskHead):
         if results_list is None:
             raise ValueError(f'{type(self).__name__} needs the box head '
                              'detections (results_list)')
-        mask_thr, chunk, impl = self._read_test_cfg()
+        mask_thr, chunk, impl, clean = self._read_test_cfg()
         outputs = []
         for img_id, (results, meta) in enumerate(
                 zip(results_list, batch_img_metas)):
@@ -556,6 +575,8 @@ class BlenderHead(BaseMaskHead):
             out.labels = results.labels
             out.masks = paste_box_masks(mask_probs, out_bboxes, out_size,
                                         mask_thr, chunk, impl)
+            if clean:
+                out.masks = clean_instance_masks(out.masks)
             outputs.append(out)
         return outputs
 

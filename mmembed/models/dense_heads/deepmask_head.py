@@ -18,10 +18,11 @@ ResNet-50's layer3), (h, w) the trunk-top size (12 x 12 on a patch), (h', w')
 """
 from typing import Dict, Tuple
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
-from mmdet.utils import OptMultiConfig
+from mmdet.utils import OptMultiConfig, reduce_mean
 from mmengine.model import BaseModule
 from torch import Tensor
 
@@ -125,6 +126,10 @@ class DeepMaskHead(BaseModule):
         Each patch is a mask sample or a score sample (the release's
         ``hfreq``); a loss averages over its own samples, 0 when the batch
         has none (kept in the graph so DDP sees every parameter used).
+        Under DDP the divisor is the count averaged over processes, so the
+        averaged gradient is the single-process one of the whole batch
+        even when processes draw different numbers of mask and score
+        samples.
 
         Args:
             codes: (B, code_channels, 1, 1).
@@ -148,6 +153,11 @@ def masked_soft_margin(logits: Tensor, targets: Tensor,
     samples ``keep`` selects, written without boolean indexing so its cost
     and graph do not depend on how many are kept.
 
+    The sum is divided by the number of kept samples averaged over the
+    processes (mmdet's ``reduce_mean``; the local count without DDP): DDP
+    averages gradients over processes, so each process dividing by its
+    own count would weight a sample by how many others its process drew.
+
     Args:
         logits: (B, ...) raw scores.
         targets: (B, ...) in {-1, +1}.
@@ -157,4 +167,9 @@ def masked_soft_margin(logits: Tensor, targets: Tensor,
     per_sample = per_elem.flatten(1).mean(1) if per_elem.dim() > 1 \
         else per_elem
     weight = keep.to(per_sample.dtype)
-    return (per_sample * weight).sum() / weight.sum().clamp(min=1.)
+    count = reduce_mean(weight.sum().detach())
+    # only a batch with no kept sample anywhere has count 0, and then the
+    # sum is 0 too (a floor of 1 would break the average: a count of 0.5
+    # is one sample over two processes)
+    return (per_sample * weight).sum() / count.clamp(
+        min=torch.finfo(count.dtype).tiny)

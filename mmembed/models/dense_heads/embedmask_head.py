@@ -54,8 +54,9 @@ from ..utils.embedding_kernel import (embedding_logprob,
                                       embedding_logprob_pairs,
                                       logprob_to_logit)
 from ..utils.level_fusion import sum_upsampled
-from ..utils.mask_ops import (candidate_out_regions, paste_dense_logits,
-                              paste_ragged_logits, rescale_gt_masks,
+from ..utils.mask_ops import (candidate_out_regions, clean_instance_masks,
+                              paste_dense_logits, paste_ragged_logits,
+                              read_mask_clean, rescale_gt_masks,
                               upsampled_size)
 from ..utils.ragged_ops import (boxes_to_cells, chunk_ranges, even_chunks,
                                 ragged_grid, region_areas, region_masks)
@@ -249,13 +250,16 @@ class EmbedMaskHead(BaseMaskHead):
             budget of ``'ragged'``: summed box-region output pixels per
             chunk, default 2e6), ``mask_dense_chunk_pixels`` (memory budget
             of ``'dense'``: N x H x W output pixels per chunk, default 1.5e8,
-            i.e. 100 detections at 1333 x 800 in one chunk).
+            i.e. 100 detections at 1333 x 800 in one chunk), ``mask_clean``
+            (default False: keep each mask's largest component and fill its
+            holes, :func:`clean_instance_masks`; a host sync).
         init_cfg (dict): Normal(0, 0.01) on convs, as the official heads.
     """
 
     TEST_CFG_KEYS = ('mask_thr', 'mask_box_expand', 'mask_interp',
                      'mask_impl',
-                     'mask_chunk_pixels', 'mask_dense_chunk_pixels')
+                     'mask_chunk_pixels', 'mask_dense_chunk_pixels',
+                     'mask_clean')
     MASK_IMPLS = ('auto', 'ragged', 'dense')
     MASK_INTERPS = ('logprob', 'logit')
     # output pixels evaluated per chunk. ragged: summed box-region pixels
@@ -693,6 +697,7 @@ class EmbedMaskHead(BaseMaskHead):
         """
         mask_thr, expand, impl, chunk, interp = self._read_test_cfg(
             pixel_embeds.device)
+        clean = read_mask_clean(self.test_cfg)
         if kwargs:
             raise TypeError(f'{type(self).__name__}.predict_by_feat got '
                             f'unexpected arguments {sorted(kwargs)}')
@@ -725,7 +730,7 @@ class EmbedMaskHead(BaseMaskHead):
             out.bboxes = bboxes
             out.scores = results.scores
             out.labels = results.labels
-            out.masks = masks
+            out.masks = clean_instance_masks(masks) if clean else masks
             outputs.append(out)
         return outputs
 

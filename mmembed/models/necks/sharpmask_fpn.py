@@ -19,7 +19,7 @@ Shape shorthand: B images; C_1 / C_2 the channels of the stride-2 / stride-4
 backbone maps; F = ``out_channels``; k_4, k_2 the path's widths at stride 4
 and 2; H x W the padded input.
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmdet.models.necks import FPN
@@ -27,8 +27,8 @@ from mmdet.registry import MODELS
 from torch import Tensor
 
 from ...utils.arg_checks import check_init_args
-from .sharpmask_neck import PADDING_MODES, UPSAMPLE_MODES, RefinementModule, \
-    upsample_to
+from .sharpmask_neck import (PADDING_MODES, UPSAMPLE_MODES, RefinementModule,
+                             per_step_widths, upsample_to)
 
 
 @MODELS.register_module()
@@ -116,11 +116,13 @@ class SharpMaskFPN(FPN):
         # skip maps of the path, coarsest first: C2 (FPN's input 0), C1
         skips = [in_channels[0]] + ([stem_channels] if stem_channels else [])
         num_steps = len(skips)
-        mask_channels = self._per_step(mask_channels, num_steps,
-                                       'mask_channels')
-        mask_hidden_channels = self._per_step(mask_hidden_channels,
-                                              num_steps,
-                                              'mask_hidden_channels')
+        what = (f'the path\'s {num_steps} refinement step'
+                f'{"s (C2 and C1)" if num_steps == 2 else " (C2)"}')
+        mask_channels = per_step_widths(mask_channels, num_steps,
+                                        'SharpMaskFPN', 'mask_channels', what)
+        mask_hidden_channels = per_step_widths(mask_hidden_channels,
+                                               num_steps, 'SharpMaskFPN',
+                                               'mask_hidden_channels', what)
         self.stem_channels = stem_channels
         self.mask_start_level = mask_start_level
         self.detach_fpn = detach_fpn
@@ -145,20 +147,6 @@ class SharpMaskFPN(FPN):
             mask_channels[-1], mask_out_channels, 3, padding=1)
         self.mask_path = nn.ModuleDict(
             dict(refinements=refinements, out_conv=out_conv))
-
-    @staticmethod
-    def _per_step(value: Union[int, Sequence[int]], length: int,
-                  name: str) -> List[int]:
-        if isinstance(value, int):
-            return [value] * length
-        value = list(value)
-        if len(value) != length:
-            raise ValueError(
-                f'SharpMaskFPN: {name} has {len(value)} entries but the '
-                f'path has {length} refinement steps (C2'
-                f'{" and C1" if length == 2 else ""}); give one int or '
-                f'{length} values, coarsest first')
-        return value
 
     def forward(self, inputs: Tuple[Tensor, ...]) -> Tuple[Tensor, ...]:
         """FPN's levels, then the mask map.

@@ -144,14 +144,17 @@ class RefinementModule(BaseModule):
         return F.relu(self.horizontal(skip) + self.vertical(mask_feat))
 
 
-def _per_step(value: Union[int, Sequence[int]], length: int, name: str,
-              what: str) -> List[int]:
+def per_step_widths(value: Union[int, Sequence[int]], length: int,
+                    owner: str, name: str, what: str) -> List[int]:
+    """One width per refinement step: an int for all of them, or exactly
+    ``length`` values (coarsest first); ``owner``, ``name`` and ``what``
+    (the steps, in words) make the error say what was expected."""
     if isinstance(value, int):
         return [value] * length
     value = list(value)
     if len(value) != length:
         raise ValueError(
-            f'SharpMaskNeck: {name} has {len(value)} entries but {what} needs '
+            f'{owner}: {name} has {len(value)} entries but {what} needs '
             f'{length}; give one int (the same width everywhere) or '
             f'{length} values, coarsest first')
     return value
@@ -300,10 +303,12 @@ class SharpMaskNeck(BaseModule):
         self.num_steps = num_steps
         what = (f'{num_steps} refinement steps (stages {self.first_refined}'
                 f'..{num_levels - 1})')
-        self.mask_channels = _per_step(mask_channels, num_steps + 1,
-                                       'mask_channels', what)
-        self.hidden_channels = _per_step(hidden_channels, num_steps,
-                                         'hidden_channels', what)
+        self.mask_channels = per_step_widths(mask_channels, num_steps + 1,
+                                             'SharpMaskNeck', 'mask_channels',
+                                             what)
+        self.hidden_channels = per_step_widths(hidden_channels, num_steps,
+                                               'SharpMaskNeck',
+                                               'hidden_channels', what)
         if not allow_narrow_levels:
             self._check_output_widths()
 

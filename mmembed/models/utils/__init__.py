@@ -19,9 +19,9 @@ from .sample_selection import (SAMPLING_MODES, ProposalSamples,  # noqa: E402
                                select_proposal_samples)
 
 __all__ += ['SAMPLING_MODES', 'ProposalSamples', 'select_proposal_samples']
-from .mask_ops import paste_box_masks  # noqa: E402
+from .mask_ops import clean_instance_masks, paste_box_masks  # noqa: E402
 
-__all__ += ['paste_box_masks']
+__all__ += ['clean_instance_masks', 'paste_box_masks']
 from .roi_ops import extract_roi_feats_traceable, roi_align_dtype  # noqa
 
 __all__ += ['extract_roi_feats_traceable', 'roi_align_dtype']

@@ -587,3 +587,46 @@ def test_bases_without_upsampling_keep_the_input_stride():
     feats = (torch.rand(1, 8, 24, 20), )
     bases = head(feats)[0]
     assert bases.shape == (1, 4, 24, 20)
+
+
+def test_mask_clean_keeps_the_largest_part_without_holes():
+    """test_cfg.mask_clean: each pasted mask is cleaned by
+    clean_instance_masks (largest component, holes filled); a non-bool
+    value is refused by name."""
+    from mmembed.models.utils import clean_instance_masks
+    torch.manual_seed(0)
+    bases = torch.randn(1, K, 15, 20)
+    results = detections(30)
+    raw = predict_masks(
+        head(test_cfg=ConfigDict(mask_thr=0.5)).eval(), bases,
+        results).masks
+    # random bases blend into speckled masks: there is something to clean
+    assert not torch.equal(clean_instance_masks(raw), raw)
+    cleaned = predict_masks(
+        head(test_cfg=ConfigDict(mask_thr=0.5, mask_clean=True)).eval(),
+        bases, results).masks
+    assert torch.equal(cleaned, clean_instance_masks(raw))
+    with pytest.raises(ValueError, match='mask_clean'):
+        predict_masks(
+            head(test_cfg=ConfigDict(mask_thr=0.5, mask_clean='yes')).eval(),
+            bases, results)
+
+
+def test_bases_read_levels_of_different_widths():
+    """in_channels per level: a 16-channel stride-2 map beside 32-channel
+    FPN levels (the SharpMaskFPN layout with FPN bases); a count that does
+    not match in_levels is refused by name."""
+    blender = BlenderHead(num_classes=3, in_channels=(16, 32, 32),
+                          feat_channels=8, num_bases=K, attn_size=4,
+                          num_convs=1, in_levels=(-1, 0, 1), in_stride=2,
+                          basis_upsample=False, bottom_resolution=12,
+                          norm_cfg=dict(type='BN', requires_grad=True))
+    feats = (torch.randn(1, 32, 8, 10), torch.randn(1, 32, 4, 5),
+             torch.randn(1, 16, 32, 40))
+    blender.train()
+    bases, semantic = blender(feats)
+    assert bases.shape == (1, K, 32, 40)
+    assert semantic.shape == (1, 4, 32, 40)  # the first level: the map
+    assert [r.conv.in_channels for r in blender.refine] == [16, 32, 32]
+    with pytest.raises(ValueError, match='in_channels has 2 entries'):
+        BlenderHead(in_channels=(16, 32), in_levels=(-1, 0, 1))

@@ -415,3 +415,30 @@ def test_config_and_input_errors():
     with pytest.raises(ValueError, match='mask_thr'):
         head.predict_by_feat(torch.zeros(1, 8, 4, 4), [InstanceData()],
                              [dict()])
+
+
+def test_mask_clean_cleans_the_predicted_masks():
+    """test_cfg.mask_clean: the masks of predict_by_feat go through
+    clean_instance_masks; a non-bool value is refused by name."""
+    from mmembed.models.utils import clean_instance_masks
+    torch.manual_seed(0)
+    model = build(V3, **ANY_DET).eval()
+    data = batch(model, shapes=((3, 100, 124), ), num_items=(2, ),
+                 training=False)
+    sample = data['data_samples'][0]
+    with torch.no_grad():
+        x = model.extract_feat(data['inputs'])
+        dets = model.bbox_head.predict(x, data['data_samples'])
+        (pixel_embeds, ) = model.mask_head(x)
+        head = model.mask_head
+        masks = {}
+        for clean in (False, True):
+            head.test_cfg.update(mask_clean=clean)
+            masks[clean] = head.predict_by_feat(
+                pixel_embeds, [d.clone() for d in dets],
+                [sample.metainfo])[0].masks
+        assert torch.equal(masks[True], clean_instance_masks(masks[False]))
+        head.test_cfg.update(mask_clean=1)
+        with pytest.raises(ValueError, match='mask_clean'):
+            head.predict_by_feat(pixel_embeds, [d.clone() for d in dets],
+                                 [sample.metainfo])

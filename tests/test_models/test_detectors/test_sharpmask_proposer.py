@@ -340,3 +340,39 @@ def test_unusable_test_cfg_values_are_refused_naming_the_key(key, value):
     cfg.test_cfg[key] = value
     with pytest.raises(ValueError, match=rf'test_cfg\.{key}'):
         MODELS.build(cfg)
+
+
+def test_soft_margin_loss_averages_over_all_processes(monkeypatch):
+    """Two processes that draw different numbers of mask samples: with the
+    count averaged over processes (reduce_mean), the mean of their
+    gradients (what DDP applies) equals the one-process gradient of the
+    whole batch; dividing by each process's own count would not."""
+    from mmembed.models.dense_heads import deepmask_head
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 4, generator=gen, requires_grad=True)
+    targets = torch.randint(0, 2, (6, 4), generator=gen).float() * 2 - 1
+    keep = torch.tensor([True, True, True, False, True, False])
+    whole = deepmask_head.masked_soft_margin(logits, targets, keep)
+    (want, ) = torch.autograd.grad(whole, logits)
+    halves = (slice(0, 3), slice(3, 6))  # 3 kept vs 1 kept
+    mean_count = keep.float().sum() / 2
+    monkeypatch.setattr(deepmask_head, 'reduce_mean',
+                        lambda count: mean_count.clone())
+    got = torch.zeros_like(logits)
+    for part in halves:
+        loss = deepmask_head.masked_soft_margin(logits[part], targets[part],
+                                                keep[part])
+        got = got + torch.autograd.grad(loss, logits)[0] / 2
+    torch.testing.assert_close(got, want)
+    # the per-process mean it replaces weighs the lone sample 3x
+    monkeypatch.setattr(deepmask_head, 'reduce_mean', lambda count: count)
+    local = torch.zeros_like(logits)
+    for part in halves:
+        loss = deepmask_head.masked_soft_margin(logits[part], targets[part],
+                                                keep[part])
+        local = local + torch.autograd.grad(loss, logits)[0] / 2
+    assert not torch.allclose(local, want)
+    # no kept sample anywhere: zero loss, no NaN
+    none = deepmask_head.masked_soft_margin(logits, targets,
+                                            torch.zeros(6, dtype=torch.bool))
+    assert none.item() == 0.0

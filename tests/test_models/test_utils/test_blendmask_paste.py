@@ -28,7 +28,7 @@ def mmdet_paste(probs, boxes, out_size):
     return pasted
 
 
-@pytest.mark.parametrize('impl', ['dense', 'ragged', 'separable'])
+@pytest.mark.parametrize('impl', ['dense', 'ragged', 'separable', 'boxwise'])
 @pytest.mark.parametrize('mask_shape', [(28, 28), (56, 56), (14, 9)])
 def test_equals_mmdet_do_paste_mask(mask_shape, impl):
     probs, boxes = random_case(12, mask_shape)
@@ -44,7 +44,7 @@ def test_equals_mmdet_do_paste_mask(mask_shape, impl):
     assert masks.any()
 
 
-@pytest.mark.parametrize('impl', ['dense', 'ragged', 'separable'])
+@pytest.mark.parametrize('impl', ['dense', 'ragged', 'separable', 'boxwise'])
 def test_flipped_boxes_follow_mmdet_and_empty_boxes_give_empty_masks(impl):
     """A box with x2 < x1 samples its map mirrored, as in mmdet. A box of
     zero width or height is an empty mask; mmdet instead replaces its
@@ -70,12 +70,12 @@ def test_large_boxes_reach_half_a_cell_outside():
     boxes = torch.tensor([[20., 10., 60., 50.]])
     want = mmdet_paste(probs, boxes, (70, 90))
     assert want[0, 30, 16] > 0  # 4 px left of the box
-    for impl in ('dense', 'ragged', 'separable'):
+    for impl in ('dense', 'ragged', 'separable', 'boxwise'):
         got = paste_box_masks(probs, boxes, (70, 90), thr=None, impl=impl)
         torch.testing.assert_close(got, want, rtol=0, atol=2e-6)
 
 
-@pytest.mark.parametrize('impl', ['dense', 'ragged', 'separable'])
+@pytest.mark.parametrize('impl', ['dense', 'ragged', 'separable', 'boxwise'])
 def test_chunking_does_not_change_the_result(impl):
     probs, boxes = random_case(9)
     whole = paste_box_masks(probs, boxes, OUT, thr=0.5, impl=impl)
@@ -87,13 +87,28 @@ def test_chunking_does_not_change_the_result(impl):
     assert torch.equal(whole, chunked)
 
 
-def test_auto_is_ragged_on_cpu_and_both_agree():
+def test_auto_is_boxwise_on_cpu_and_all_agree():
     probs, boxes = random_case(20, (56, 56), seed=4)
     dense = paste_box_masks(probs, boxes, OUT, thr=None, impl='dense')
     ragged = paste_box_masks(probs, boxes, OUT, thr=None, impl='ragged')
+    boxwise = paste_box_masks(probs, boxes, OUT, thr=None, impl='boxwise')
     auto = paste_box_masks(probs, boxes, OUT, thr=None)
     torch.testing.assert_close(dense, ragged, rtol=0, atol=2e-6)
-    assert torch.equal(auto, ragged)
+    # same weights, same support: only the summation order may differ
+    torch.testing.assert_close(boxwise, ragged, rtol=0, atol=1e-6)
+    assert torch.equal(auto, boxwise)
+
+
+def test_boxwise_writes_only_inside_each_box_support():
+    """Each box's slice is written at its own rows and columns: a box at
+    the image corner and one at the far corner keep their masks apart."""
+    probs = torch.ones(2, 8, 8)
+    boxes = torch.tensor([[0., 0., 10., 8.], [40., 25., 53., 37.]])
+    masks = paste_box_masks(probs, boxes, OUT, thr=0.5, impl='boxwise')
+    want = paste_box_masks(probs, boxes, OUT, thr=0.5, impl='dense')
+    assert torch.equal(masks, want)
+    assert masks[0, :8, :10].all() and not masks[0, 20:, 20:].any()
+    assert masks[1, 25:37, 40:53].all() and not masks[1, :20, :20].any()
 
 
 def test_empty_inputs():
@@ -134,3 +149,22 @@ def test_op_count_does_not_grow_with_detections_and_nothing_syncs():
     for name in ('aten::item', 'aten::_local_scalar_dense', 'aten::nonzero',
                  'aten::masked_select', 'aten::is_nonzero'):
         assert name not in few, name
+
+
+def test_clean_instance_masks_drops_specks_and_fills_holes():
+    from mmembed.models.utils import clean_instance_masks
+    masks = torch.zeros(3, 20, 30, dtype=torch.bool)
+    masks[0, 3:15, 4:20] = True
+    masks[0, 6:9, 8:10] = False      # hole
+    masks[0, 17:19, 25:27] = True    # speck, apart (8-connected: none)
+    masks[1, 2:5, 2:5] = True
+    masks[1, 5:8, 5:8] = True        # touches diagonally: one component
+    # masks[2] empty
+    out = clean_instance_masks(masks)
+    want0 = torch.zeros(20, 30, dtype=torch.bool)
+    want0[3:15, 4:20] = True
+    assert torch.equal(out[0], want0)
+    assert torch.equal(out[1], masks[1])
+    assert not out[2].any()
+    with pytest.raises(ValueError, match='bool'):
+        clean_instance_masks(masks.float())
