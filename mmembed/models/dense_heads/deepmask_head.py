@@ -169,7 +169,8 @@ def masked_soft_margin(logits: Tensor, targets: Tensor,
     weight = keep.to(per_sample.dtype)
     count = reduce_mean(weight.sum().detach())
     # only a batch with no kept sample anywhere has count 0, and then the
-    # sum is 0 too (a floor of 1 would break the average: a count of 0.5
-    # is one sample over two processes)
-    return (per_sample * weight).sum() / count.clamp(
-        min=torch.finfo(count.dtype).tiny)
+    # sum is 0 too: divide by 1 there. Not a floor of 1 (a count of 0.5 is
+    # one sample over two processes), nor a tiny floor (1 / tiny times the
+    # loss weight overflows the backward to inf, and inf x 0 is NaN)
+    count = torch.where(count > 0, count, torch.ones_like(count))
+    return (per_sample * weight).sum() / count

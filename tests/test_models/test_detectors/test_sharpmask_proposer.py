@@ -372,7 +372,10 @@ def test_soft_margin_loss_averages_over_all_processes(monkeypatch):
                                                 keep[part])
         local = local + torch.autograd.grad(loss, logits)[0] / 2
     assert not torch.allclose(local, want)
-    # no kept sample anywhere: zero loss, no NaN
+    # no kept sample anywhere: zero loss, and a finite (zero) gradient
+    # even under a large loss weight (a tiny divisor overflowed to NaN)
     none = deepmask_head.masked_soft_margin(logits, targets,
                                             torch.zeros(6, dtype=torch.bool))
     assert none.item() == 0.0
+    (grad, ) = torch.autograd.grad(none * 32, logits)
+    assert torch.equal(grad, torch.zeros_like(grad))
