@@ -81,6 +81,9 @@ MODELS = {
     'istr': 'configs/istr/istr_r18_fpn_fruits_nuts.py',
     'istr_v2': 'configs/istr/istr_v2_r18_fpn_fruits_nuts.py',
     'istr_recommended': 'configs/istr/istr_v2_r18_fpn_recommended_fruits_nuts.py',
+    'istr_recommended_dynamic_fusion_dense_code_dct64':
+    'configs/istr/istr_v2_r18_fpn_recommended_dynamic_fusion_dense_code_dct64_'
+    'fruits_nuts.py',
     'queryinst': 'configs/queryinst/queryinst_r18_fpn_fruits_nuts.py',
     # ISTR ablations, not run by default (docs/istr.md#why-istr-trails-
     # queryinst-here)
@@ -135,6 +138,12 @@ FINETUNE_MODELS = {
     'istr_recommended_dynamic_fusion_dct64':
     'configs/istr/istr_v2_lite0_fpn_recommended_dynamic_fusion_dct64_'
     'fruits_nuts_finetune.py',
+    'istr_recommended_dynamic_fusion_dense_code':
+    'configs/istr/istr_v2_lite0_fpn_recommended_dynamic_fusion_dense_code_'
+    'fruits_nuts_finetune.py',
+    'istr_recommended_dynamic_fusion_dense_code_dct64':
+    'configs/istr/istr_v2_lite0_fpn_recommended_dynamic_fusion_dense_code_'
+    'dct64_fruits_nuts_finetune.py',
     'istr_v2_box_matching':
     'configs/istr/istr_v2_lite0_fpn_box_matching_fruits_nuts_finetune.py',
     'istr_v2_box_matching_relu':
@@ -179,6 +188,9 @@ FINETUNE_MODELS = {
     'configs/embedmask/'
     'embedmask_lite0_fpn_recommended_fruits_nuts_finetune.py',
 }
+# the recommended small-data ISTR and its peer, drawn one over the other
+ISTR_FINETUNE_PAIR = ('istr_recommended_dynamic_fusion_dense_code_dct64',
+                      'queryinst')
 FINETUNE_DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask',
                            'condinst', 'istr', 'queryinst',
                            'embedmask_sharpmask')
@@ -197,6 +209,9 @@ COMPARISONS = (('embedmask', 'condinst'), ('embedmask_recommended', 'condinst'),
                ('istr_recommended_query_fusion', 'queryinst'),
                ('istr_recommended_dynamic_fusion', 'queryinst'),
                ('istr_recommended_dynamic_fusion_dct64', 'queryinst'),
+               ('istr_recommended_dynamic_fusion_dense_code', 'queryinst'),
+               ('istr_recommended_dynamic_fusion_dense_code_dct64',
+                'queryinst'),
                ('istr_v2_box_matching', 'queryinst'),
                ('istr_v2_box_matching_relu', 'queryinst'),
                ('istr_v2_box_matching_embed_start', 'queryinst'),
@@ -290,6 +305,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         'of the FPN model\'s masks over a row of the refined model\'s, on '
         'held-out photos ("" to skip)')
     parser.add_argument(
+        '--istr-finetune-figure',
+        default='docs/_static/istr_fruits_nuts_finetune.png',
+        help='fine-tune: the recommended ISTR\'s masks (top row) over '
+        'QueryInst\'s (bottom row) on held-out photos, score > 0.1, when '
+        'both ran ("" to skip)')
+    parser.add_argument(
         '--reuse-runs', action='store_true',
         help='a run whose result.json is already in its work dir (same '
         '--work-dir, model and seed: an interrupted check) is read instead '
@@ -356,6 +377,7 @@ def run_worker(args: argparse.Namespace) -> None:
     from mmengine.runner import Runner
 
     import mmembed  # noqa: F401
+    from mmembed.utils.mmdet_paste_fix import tolerate_boxes_outside_image
     cfg = Config.fromfile(args.worker)
     cfg.work_dir = args.work_dir
     cfg.randomness = dict(seed=args.seed)
@@ -374,12 +396,15 @@ def run_worker(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     runner.train()
     train_s = time.perf_counter() - start
-    start = time.perf_counter()
-    metrics = runner.test()
-    test_s = time.perf_counter() - start
-    train_photo_metrics = {}
-    if finetune:
-        train_photo_metrics = evaluate_training_photos(runner, cfg)
+    # mmdet's CPU mask paste raises on a box with no pixel in the image
+    # (QueryInst predicts some early on); such a box's mask is empty
+    with tolerate_boxes_outside_image() as outside:
+        start = time.perf_counter()
+        metrics = runner.test()
+        test_s = time.perf_counter() - start
+        train_photo_metrics = {}
+        if finetune:
+            train_photo_metrics = evaluate_training_photos(runner, cfg)
     iters = runner.iter
     result = dict(
         config=args.worker,
@@ -399,6 +424,11 @@ def run_worker(args: argparse.Namespace) -> None:
         **{k: metrics.get(f'coco/{k}') for k in AP_KEYS + BOUNDARY_KEYS},
         **{f'train_{k}': train_photo_metrics.get(f'coco/{k}')
            for k in (AP_KEYS + BOUNDARY_KEYS if finetune else ())})
+    if outside.count:
+        result['note'] = (
+            f'{outside.count} predicted boxes lay outside the image; '
+            'mmdet\'s paste raises on them, they were pasted as empty '
+            'masks (mmembed.utils.mmdet_paste_fix)')
     if finetune:
         result['loss_curve'] = read_loss_curve(args.work_dir)
     with open(args.result_json, 'w') as f:
@@ -455,9 +485,12 @@ def ensure_codec(config: str) -> None:
     subprocess.run(cmd, check=True)
 
 
-def _prediction_row(config: str, checkpoint: str, images: List[str]):
-    """One model's predicted masks (score > 0.3) on ``images``, side by
-    side: an RGB array of 300 x (400 * len(images))."""
+def _prediction_row(config: str,
+                    checkpoint: str,
+                    images: List[str],
+                    score_thr: float = 0.3):
+    """One model's predicted masks (score > ``score_thr``) on ``images``,
+    side by side: an RGB array of 300 x (400 * len(images))."""
     import cv2
     import numpy as np
     from mmdet.apis import inference_detector, init_detector
@@ -473,17 +506,23 @@ def _prediction_row(config: str, checkpoint: str, images: List[str]):
         result = inference_detector(model, img)
         vis.add_datasample(
             'pred', img, data_sample=result, draw_gt=False, show=False,
-            pred_score_thr=0.3)
+            pred_score_thr=score_thr)
         panels.append(cv2.resize(vis.get_image(), (400, 300)))
     return np.concatenate(panels, axis=1)
 
 
-def draw_rows(models: List[tuple], out_file: str, images: List[str]) -> None:
+def draw_rows(models: List[tuple],
+              out_file: str,
+              images: List[str],
+              score_thr: float = 0.3) -> None:
     """One row of predictions per ``(config, checkpoint)``, top to
     bottom, written to ``out_file``."""
     import cv2
     import numpy as np
-    rows = [_prediction_row(config, ckpt, images) for config, ckpt in models]
+    rows = [
+        _prediction_row(config, ckpt, images, score_thr)
+        for config, ckpt in models
+    ]
     os.makedirs(osp.dirname(out_file) or '.', exist_ok=True)
     cv2.imwrite(out_file,
                 cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
@@ -695,6 +734,16 @@ def main(argv=None) -> int:
         draw_rows([(configs[name], results[name]['checkpoint'])
                    for name in pair], args.sharpmask_figure, images)
         print(f'[learning_check] wrote {args.sharpmask_figure}')
+    if (args.istr_finetune_figure and finetune
+            and set(ISTR_FINETUNE_PAIR) <= set(results)):
+        # the query models' sigmoid scores are low after 240 iterations:
+        # drawn above 0.1, as matched_mask_quality.py counts them
+        draw_rows([(configs[name], results[name]['checkpoint'])
+                   for name in ISTR_FINETUNE_PAIR],
+                  args.istr_finetune_figure,
+                  images,
+                  score_thr=0.1)
+        print(f'[learning_check] wrote {args.istr_finetune_figure}')
     rows = [name for pair in SHARPMASK_FPN_PAIRS if set(pair) <= set(results)
             for name in pair]
     if args.sharpmask_fpn_figure and rows and finetune:

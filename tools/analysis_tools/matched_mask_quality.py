@@ -51,6 +51,7 @@ def measure(config: str, checkpoint: str, score_thr: float,
     from mmengine.runner import Runner
 
     from mmembed.evaluation import boundary_iou, mask_iou
+    from mmembed.utils.mmdet_paste_fix import tolerate_boxes_outside_image
     model = init_detector(config, checkpoint, device='cpu')
     loader_cfg = dict(model.cfg.test_dataloader)
     loader_cfg.update(num_workers=0, persistent_workers=False)
@@ -58,7 +59,8 @@ def measure(config: str, checkpoint: str, score_thr: float,
     found, ious, biou = 0, [], []
     fragmented, holes, ious_clean, biou_clean = [], [], [], []
     total = 0
-    with torch.no_grad():
+    # (mmdet's CPU paste raises on a box with no pixel in the image)
+    with torch.no_grad(), tolerate_boxes_outside_image():
         for data in loader:
             for sample in model.test_step(data):
                 gt = sample.gt_instances.masks

@@ -48,3 +48,9 @@ istr_query_fusion_bbox_head = dict(mask_query_fusion=True)
 # feature) before its own convs: the query shapes every position, not only
 # an added offset as above.
 istr_dynamic_fusion_bbox_head = dict(mask_query_fusion='dynamic')
+# The conv branch predicts per-pixel mask logits (QueryInst's FCN mask head
+# shape) and the codec encodes their sigmoid into the code, instead of v2's
+# global 7 x 7 "FC" regressing the code: each pixel is predicted from its
+# neighbourhood, so where a mask pixel lies need not be learned per output
+# from a hundred instances (docs/istr.md#small-data-keys).
+istr_dense_code_bbox_head = dict(mask_code_head='dense')

@@ -322,7 +322,8 @@ class ISTRRoIHead(SparseRoIHead):
             roi_feats = extract_roi_feats_traceable(extractor, feats, rois)
         else:
             roi_feats = extractor(feats, rois)
-        return self.bbox_head[stage].forward_mask_conv(roi_feats, obj_feats)
+        return self.bbox_head[stage].forward_mask_conv(
+            roi_feats, obj_feats, codec=self.mask_codec)
 
     # --------------------------------------------------------------- loss
     def crop_gt_masks(self, gt_instances: InstanceData) -> Tensor:

@@ -151,6 +151,20 @@ LADDER = [
      'finetune.py',
      'istr_v2_lite0_fpn_recommended_dynamic_fusion_fruits_nuts_finetune.py',
      {'roi_head.mask_codec.code_dim': 64}),
+    ('istr_v2_lite0_fpn_recommended_dynamic_fusion_dense_code_fruits_nuts_'
+     'finetune.py',
+     'istr_v2_lite0_fpn_recommended_dynamic_fusion_fruits_nuts_finetune.py',
+     {'roi_head.bbox_head.mask_code_head': 'dense'}),
+    ('istr_v2_lite0_fpn_recommended_dynamic_fusion_dense_code_dct64_'
+     'fruits_nuts_finetune.py',
+     'istr_v2_lite0_fpn_recommended_dynamic_fusion_dense_code_fruits_nuts_'
+     'finetune.py', {'roi_head.mask_codec.code_dim': 64}),
+    ('istr_v2_r18_fpn_recommended_dynamic_fusion_dense_code_dct64_fruits_'
+     'nuts.py', 'istr_v2_r18_fpn_recommended_fruits_nuts.py', {
+         'roi_head.bbox_head.mask_query_fusion': 'dynamic',
+         'roi_head.bbox_head.mask_code_head': 'dense',
+         'roi_head.mask_codec.code_dim': 64
+     }),
     ('istr_v2_r18_fpn_recommended_fruits_nuts.py',
      'istr_v2_r18_fpn_fruits_nuts.py', {
          **MATCHING_CHANGES,

@@ -126,8 +126,11 @@ def test_v2_key_errors_are_named():
             MODELS.build(bad)
 
 
-def test_v2_trains_and_every_parameter_gets_a_gradient():
-    model = build(tiny_v2_cfg())
+@pytest.mark.parametrize('code_head', ['fc', 'dense'])
+def test_v2_trains_and_every_parameter_gets_a_gradient(code_head):
+    cfg = tiny_v2_cfg()
+    cfg.roi_head.bbox_head.mask_code_head = code_head
+    model = build(cfg)
     model.train()
     data = model.data_preprocessor(tiny_batch(), True)
     losses = model(**data, mode='loss')
@@ -256,12 +259,15 @@ def test_scores_average_the_chosen_stages(monkeypatch):
         assert codes.shape == (2, 12, 12)
 
 
-@pytest.mark.parametrize('fusion', [False, True, 'dynamic'])
-def test_predict_encodes_the_detections_boxes(fusion):
+@pytest.mark.parametrize('fusion,code_head', [(False, 'fc'), (True, 'fc'),
+                                              ('dynamic', 'fc'),
+                                              (False, 'dense')])
+def test_predict_encodes_the_detections_boxes(fusion, code_head):
     """Codes of the top-k detections = the last stage's conv branch on
     their boxes (and, query by query, the codes of tensor mode)."""
     cfg = tiny_v2_cfg()
     cfg.roi_head.bbox_head.mask_query_fusion = fusion
+    cfg.roi_head.bbox_head.mask_code_head = code_head
     model = build(cfg)
     model.eval()
     roi = model.roi_head
@@ -276,7 +282,7 @@ def test_predict_encodes_the_detections_boxes(fusion):
                 list(x), torch.cat([
                     torch.cat([boxes.new_full((10, 1), i), boxes[i]], 1)
                     for i in range(2)
-                ]))).view(2, 10, -1)
+                ])), codec=roi.mask_codec).view(2, 10, -1)
         torch.testing.assert_close(codes, want)
     with torch.no_grad():
         (cls_all, boxes_all, codes_all), = model(**data, mode='tensor')
@@ -291,10 +297,12 @@ def test_predict_encodes_the_detections_boxes(fusion):
     assert out[0].pred_instances.masks.shape[0] == 10
 
 
-def _v2_mask_path_ops(num_dets):
+def _v2_mask_path_ops(num_dets, code_head='fc'):
     """Aten ops of the v2 mask path (pool the detections' boxes, conv
     branch, decode, paste) with the sync-free pooling, and host syncs."""
-    model = build(tiny_v2_cfg(num_proposals=30))
+    cfg = tiny_v2_cfg(num_proposals=30)
+    cfg.roi_head.bbox_head.mask_code_head = code_head
+    model = build(cfg)
     model.eval()
     roi = model.roi_head
     roi.test_cfg.mask_impl = 'dense'
@@ -322,9 +330,10 @@ def _v2_mask_path_ops(num_dets):
     return sum(counts.values()), recorder.found
 
 
-def test_v2_mask_path_op_count_is_fixed_and_sync_free():
-    ops_small, syncs = _v2_mask_path_ops(5)
-    ops_large, _ = _v2_mask_path_ops(50)
+@pytest.mark.parametrize('code_head', ['fc', 'dense'])
+def test_v2_mask_path_op_count_is_fixed_and_sync_free(code_head):
+    ops_small, syncs = _v2_mask_path_ops(5, code_head)
+    ops_large, _ = _v2_mask_path_ops(50, code_head)
     assert ops_small == ops_large
     assert syncs == []
 
@@ -492,3 +501,66 @@ def test_v2_trains_on_images_without_gt(code_cost):
     total = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total)
     total.backward()
+
+
+# ------------------------------------------------------- dense code head
+def test_dense_code_head_codes_are_the_codec_projection_of_pixel_masks():
+    """mask_code_head='dense': convs predict one mask logit per position
+    at the RoI size (28); the code is the codec's encoding of their
+    sigmoid resized to S x S. With a complete DCT basis (D = S * S) the
+    code therefore decodes back to exactly that per-pixel mask; with a
+    short one, to its projection (low-pass)."""
+    cfg = tiny_v2_cfg()
+    cfg.roi_head.bbox_head.mask_code_head = 'dense'
+    head = build(cfg).roi_head.bbox_head[0]
+    head.eval()
+    kinds = [type(m).__name__ for m in head.mask_convs]
+    assert kinds == ['Conv2d', 'BatchNorm2d', 'ELU'] * 3 + [
+        'ConvTranspose2d', 'ELU', 'Conv2d'
+    ]
+    assert head.mask_convs[3].kernel_size == (3, 3)
+    roi = torch.randn(4, 16, 28, 28)
+    with torch.no_grad():
+        logits = head.mask_convs(roi)
+    assert logits.shape == (4, 1, 28, 28)
+    probs = F.interpolate(logits, size=(16, 16), mode='bilinear',
+                          align_corners=False).sigmoid()[:, 0]
+    full = TASK_UTILS.build(
+        dict(type='DCTMaskCodec', code_dim=256, mask_size=16))
+    head.code_dim = 256
+    with torch.no_grad():
+        codes = head.forward_mask_conv(roi, codec=full)
+    torch.testing.assert_close(full.decode_for_loss(codes), probs,
+                               rtol=1e-4, atol=1e-5)
+    short = TASK_UTILS.build(
+        dict(type='DCTMaskCodec', code_dim=12, mask_size=16))
+    head.code_dim = 12
+    with torch.no_grad():
+        codes = head.forward_mask_conv(roi, codec=short)
+    # the short code is the full code's first 12 (zig-zag) coefficients
+    torch.testing.assert_close(codes, full.encode(probs)[:, :12],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_dense_code_head_errors_are_named():
+    cfg = tiny_v2_cfg()
+    cfg.roi_head.bbox_head.mask_code_head = 'dense'
+    head = build(cfg).roi_head.bbox_head[0]
+    with pytest.raises(ValueError, match='pass the mask codec'):
+        head.forward_mask_conv(torch.randn(2, 16, 28, 28))
+    wrong = TASK_UTILS.build(
+        dict(type='DCTMaskCodec', code_dim=20, mask_size=16))
+    with pytest.raises(ValueError, match='code_dim 12'):
+        head.forward_mask_conv(torch.randn(2, 16, 28, 28), codec=wrong)
+    cfg = tiny_v2_cfg()
+    cfg.roi_head.bbox_head.mask_code_head = 'deconv'
+    with pytest.raises(ValueError, match='mask_code_head must be one of'):
+        MODELS.build(cfg)
+    cfg = tiny_istr_cfg()  # the MLP branch
+    cfg.roi_head.bbox_head.mask_code_head = 'dense'
+    with pytest.raises(ValueError, match='conv mask branch'):
+        MODELS.build(cfg)
+    cfg = tiny_v2_cfg()
+    cfg.roi_head.bbox_head.update(mask_code_head='dense', num_dense_convs=-1)
+    with pytest.raises(ValueError, match='num_dense_convs'):
+        MODELS.build(cfg)

@@ -9,6 +9,7 @@ P matched queries (all images), S x S codec mask size.
 from typing import Dict, Optional, Union
 
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmdet.models.roi_heads.bbox_heads import DIIHead
 from mmdet.registry import MODELS
@@ -21,6 +22,9 @@ MASK_BRANCHES = ('mlp', 'conv')
 # False: v2 (the RoI alone); 'add' (True): + Linear(object feature) at every
 # position; 'dynamic': QueryInst's instance-interactive conv
 QUERY_FUSIONS = (False, 'add', 'dynamic')
+# 'fc': v2 (a conv covering the 7 x 7 map, a global FC, regresses the code);
+# 'dense': per-pixel mask logits whose codec encoding is the code
+CODE_HEADS = ('fc', 'dense')
 
 
 @MODELS.register_module()
@@ -69,6 +73,20 @@ class ISTRStageHead(DIIHead):
             with ``mask_dynamic_conv_cfg``: per-query 1x1 convs C -> 64 ->
             C generated from the object feature, LN + ReLU, no projection),
             so the query decides what every RoI position carries.
+        mask_code_head: conv branch only, mmembed's key: how the code is
+            made from the branch's features. ``'fc'`` (v2): the last conv
+            covers the whole 7 x 7 map, a global FC that regresses the D
+            numbers, so every output reads every position through its own
+            weights and the branch must learn where each mask pixel lies
+            from the data. ``'dense'``: after v2's first strided conv
+            (M -> M / 2), ``num_dense_convs`` 3 x 3 convs, a 2 x 2
+            transposed conv back to M and a 1 x 1 conv predict per-pixel
+            mask logits (QueryInst's FCN mask head, translation
+            equivariant); their sigmoid, resized to the codec's S x S, is
+            encoded by the codec: the code is the codec's projection of a
+            dense mask (low-pass for DCT), and decoding, the code matching
+            cost and the code loss stay ISTR's.
+        num_dense_convs: 3 x 3 convs of the ``'dense'`` code head.
         mask_dynamic_conv_cfg: the ``DynamicConv`` of ``'dynamic'``
             fusion; ``in_channels``, ``out_channels`` and
             ``input_feat_shape`` are filled in (C, C, ``mask_roi_size``).
@@ -88,6 +106,8 @@ class ISTRStageHead(DIIHead):
                  num_mask_fcs: int = 3,
                  mask_roi_size: int = 28,
                  mask_query_fusion: Union[bool, str] = False,
+                 mask_code_head: str = 'fc',
+                 num_dense_convs: int = 2,
                  mask_dynamic_conv_cfg: ConfigType = dict(
                      type='DynamicConv',
                      feat_channels=64,
@@ -120,12 +140,22 @@ class ISTRStageHead(DIIHead):
             raise ValueError(f'mask_query_fusion must be one of '
                              f'{QUERY_FUSIONS} (True means \'add\'), got '
                              f'{mask_query_fusion!r}')
+        if mask_code_head not in CODE_HEADS:
+            raise ValueError(f'mask_code_head must be one of {CODE_HEADS}, '
+                             f'got {mask_code_head!r}')
+        if mask_code_head != 'fc' and mask_branch != 'conv':
+            raise ValueError('mask_code_head is a key of the conv mask '
+                             'branch (mask_branch="conv")')
+        if num_dense_convs < 0:
+            raise ValueError('num_dense_convs must be >= 0, got '
+                             f'{num_dense_convs}')
         if mask_query_fusion and mask_branch != 'conv':
             raise ValueError('mask_query_fusion is a key of the conv mask '
                              'branch (mask_branch="conv")')
         super().__init__(**kwargs)
         self.code_dim = code_dim
         self.mask_query_fusion = mask_query_fusion
+        self.mask_code_head = mask_code_head
         self.mask_branch = mask_branch
         self.mask_roi_size = mask_roi_size
         # DIIHead builds its cls / reg MLPs with ReLU: swap the activations
@@ -143,7 +173,7 @@ class ISTRStageHead(DIIHead):
                     build_activation_layer(fc_act_cfg)
                 ])
             self.fc_mask = nn.Linear(channels, code_dim)
-        else:
+        elif mask_code_head == 'fc':
             # v2's mask_module: 28 -> 14 -> 7, then one 7 x 7 "FC" conv
             self.mask_convs = nn.Sequential(
                 nn.Conv2d(channels, channels, 4, 2, 1),
@@ -153,6 +183,26 @@ class ISTRStageHead(DIIHead):
                 nn.BatchNorm2d(channels),
                 build_activation_layer(fc_act_cfg),
                 nn.Conv2d(channels, code_dim, mask_roi_size // 4))
+        else:
+            # 28 -> 14 as v2, 3 x 3 convs at 14, back to 28, 1 mask logit
+            layers = [
+                nn.Conv2d(channels, channels, 4, 2, 1),
+                nn.BatchNorm2d(channels),
+                build_activation_layer(fc_act_cfg)
+            ]
+            for _ in range(num_dense_convs):
+                layers += [
+                    nn.Conv2d(channels, channels, 3, 1, 1),
+                    nn.BatchNorm2d(channels),
+                    build_activation_layer(fc_act_cfg)
+                ]
+            layers += [
+                nn.ConvTranspose2d(channels, channels, 2, 2),
+                build_activation_layer(fc_act_cfg),
+                nn.Conv2d(channels, 1, 1)
+            ]
+            self.mask_convs = nn.Sequential(*layers)
+        if mask_branch == 'conv':
             if mask_query_fusion == 'add':
                 self.mask_query_proj = nn.Linear(channels, channels)
             elif mask_query_fusion == 'dynamic':
@@ -193,7 +243,8 @@ class ISTRStageHead(DIIHead):
 
     def forward_mask_conv(self,
                           mask_roi_feat: Tensor,
-                          obj_feat: Optional[Tensor] = None) -> Tensor:
+                          obj_feat: Optional[Tensor] = None,
+                          codec: Optional[nn.Module] = None) -> Tensor:
         """Codes of the conv branch (ISTR v2).
 
         Args:
@@ -201,6 +252,8 @@ class ISTRStageHead(DIIHead):
                 M = ``mask_roi_size``.
             obj_feat: (R, C) the object features of the RoIs' queries;
                 read (and required) with ``mask_query_fusion``.
+            codec: the mask codec (``encode``, ``mask_size``, ``code_dim``);
+                read (and required) by the ``'dense'`` code head.
 
         Returns:
             (R, D) mask codes.
@@ -229,7 +282,21 @@ class ISTRStageHead(DIIHead):
                 mask_roi_feat = self.mask_dynamic_conv(
                     obj_feat, mask_roi_feat).transpose(1, 2).reshape(
                         mask_roi_feat.shape)
-        return self.mask_convs(mask_roi_feat).flatten(1)
+        if self.mask_code_head == 'fc':
+            return self.mask_convs(mask_roi_feat).flatten(1)
+        if codec is None or getattr(codec, 'code_dim', None) != self.code_dim:
+            raise ValueError(
+                'the dense code head encodes its masks with the codec: '
+                f'pass the mask codec (code_dim {self.code_dim}), got '
+                f'{None if codec is None else type(codec).__name__}')
+        # logits are resized before the sigmoid (sharper than resizing
+        # probabilities), then projected onto the codec's basis
+        logits = F.interpolate(
+            self.mask_convs(mask_roi_feat),
+            size=(codec.mask_size, codec.mask_size),
+            mode='bilinear',
+            align_corners=False)
+        return codec.encode(logits.sigmoid().squeeze(1), random=False)
 
     def loss_mask(self, pos_code_preds: Tensor, pos_mask_targets: Tensor,
                   codec: nn.Module, avg_factor: Tensor) -> Dict[str, Tensor]:
