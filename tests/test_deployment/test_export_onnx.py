@@ -356,6 +356,35 @@ def test_istr_one_stage_export_is_exact(tmp_path):
                                    err_msg=out_name)
 
 
+@pytest.mark.parametrize('code_head', ['fc', 'dense'])
+def test_istr_v2_one_stage_export_is_exact(tmp_path, code_head):
+    """The v2 conv branch (and mmembed's dense code head: per-pixel logits
+    resized and encoded by the DCT codec) in the exported graph: one stage
+    with its codes for every query agrees to float32 rounding."""
+    cfg = Config.fromfile(ISTR_CFG)
+    roi = cfg.model.roi_head
+    roi.bbox_head.update(
+        mask_branch='conv', mask_roi_size=28, mask_code_head=code_head)
+    roi.code_roi_extractor = dict(
+        type='SingleRoIExtractor',
+        roi_layer=dict(
+            type='RoIAlign', output_size=28, sampling_ratio=2, aligned=True))
+    roi.mask_target_boxes = 'pred'
+    roi.mask_codec = dict(type='DCTMaskCodec', code_dim=64, mask_size=112)
+    torch.manual_seed(0)
+    detector = init_detector(cfg, None, device='cpu').eval()
+    detector.roi_head.num_stages = 1
+    torch.manual_seed(3)
+    inputs = torch.randn(1, 3, 96, 128)
+    names, got, expected = _ort_outputs(tmp_path, detector, inputs,
+                                        f'istr_v2_{code_head}')
+    assert names == ['cls_score', 'bboxes', 'mask_codes']
+    assert got[2].shape[-1] == 64
+    for out_name, have, want in zip(names, got, expected):
+        np.testing.assert_allclose(have, want, atol=1e-4, rtol=1e-4,
+                                   err_msg=out_name)
+
+
 def test_export_spec_of_mmdet_sparse_rcnn_is_refused():
     """A detector of mmdet's SparseRCNN type whose RoI head is not ISTR's
     (mmdet's own Sparse R-CNN / QueryInst: their RoI head's forward runs the
