@@ -77,7 +77,7 @@ MODELS = {
     # ablation, not run by default (see docs/embedmask.md#learning-check)
     'embedmask_spatial':
     'configs/embedmask/embedmask_r18_fpn_spatial_fruits_nuts.py',
-    # the query-based pair (docs/istr.md#learning-check)
+    # the query-based pair (docs/istr.md#learning-check-from-scratch-cpu)
     'istr': 'configs/istr/istr_r18_fpn_fruits_nuts.py',
     'istr_v2': 'configs/istr/istr_v2_r18_fpn_fruits_nuts.py',
     'istr_recommended': 'configs/istr/istr_v2_r18_fpn_recommended_fruits_nuts.py',
