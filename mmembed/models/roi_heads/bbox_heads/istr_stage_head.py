@@ -43,7 +43,9 @@ class ISTRStageHead(DIIHead):
       features of the stage's predicted boxes, [Conv 4x4 stride 2 + BN +
       act] x 2 then a Conv whose kernel covers the remaining map
       (7 x 7 -> 1 x 1) with D outputs (:meth:`forward_mask_conv`; the RoI
-      head pools the features, :meth:`forward` returns no codes).
+      head pools the features, :meth:`forward` returns no codes); or,
+      with mmembed's ``mask_code_head='dense'``, per-pixel mask logits
+      that the codec encodes (see the argument).
 
     It also makes the activation of the cls/reg/mask branches a config key
     (``fc_act_cfg``): ISTR uses
