@@ -31,7 +31,8 @@ GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx', 'lite0',
 LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'embedmask_recommended',
                   'blendmask', 'fcos',
                   'condinst', 'mask_rcnn', 'yolact', 'istr', 'istr_v2',
-                  'queryinst', 'embedmask_sharpmask', 'mask_rcnn_sharpmask',
+                  'istr_v2_recommended', 'queryinst',
+                  'queryinst_separable_roi', 'embedmask_sharpmask', 'mask_rcnn_sharpmask',
                   'embedmask_sharpmask_fpn', 'blendmask_sharpmask_fpn',
                   'mask_rcnn_sharpmask_fpn')
 SCALING_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn')
@@ -209,17 +210,19 @@ def _query_ratios(find, short: int) -> Dict[str, float]:
     """ISTR v1 and v2 against their peer QueryInst (same queries, 6
     stages)."""
     row: Dict[str, float] = {}
-    peer = find('queryinst', short)
-    for name in ('istr', 'istr_v2'):
-        istr = find(name, short)
-        if not (istr and peer):
-            continue
-        row[f'{name}_over_queryinst'] = istr['median_ms'] / peer['median_ms']
-        ours = istr.get('mask_stage', {}).get('median_ms')
-        theirs = peer.get('mask_stage', {}).get('median_ms')
-        if ours and theirs:
-            row[f'{name}_mask_stage_over_queryinst_mask_stage'] = \
-                ours / theirs
+    for peer_name in ('queryinst', 'queryinst_separable_roi'):
+        peer = find(peer_name, short)
+        for name in ('istr', 'istr_v2', 'istr_v2_recommended'):
+            istr = find(name, short)
+            if not (istr and peer):
+                continue
+            row[f'{name}_over_{peer_name}'] = (
+                istr['median_ms'] / peer['median_ms'])
+            ours = istr.get('mask_stage', {}).get('median_ms')
+            theirs = peer.get('mask_stage', {}).get('median_ms')
+            if ours and theirs:
+                row[f'{name}_mask_stage_over_{peer_name}_mask_stage'] = \
+                    ours / theirs
     return row
 
 

@@ -54,7 +54,16 @@ MODELS: Dict[str, Tuple[str, str]] = {
     'istr': ('configs/istr/istr_r50_fpn_3x_coco.py', 'query'),
     # official v2 (conv mask branch on 28 x 28 RoIs, 112 x 112 PCA codec)
     'istr_v2': ('configs/istr/istr_v2_r50_fpn_3x_coco.py', 'query'),
+    # the recommended small-data keys (dense code head, dynamic query
+    # fusion, DCT-64) on the same R-50 v2
+    'istr_v2_recommended': ('configs/istr/istr_v2_r50_fpn_recommended_'
+                            'dynamic_fusion_dense_code_dct64_3x_coco.py',
+                            'query'),
     'queryinst': ('mmdet::queryinst/queryinst_r50_fpn_1x_coco.py', 'query'),
+    # the peer with mmembed's SeparableRoIExtractor (box and mask RoIs):
+    # what the faster CPU RoIAlign alone is worth to QueryInst
+    'queryinst_separable_roi': ('configs/queryinst/queryinst_r50_fpn_'
+                                'separable_roi_1x_coco.py', 'query'),
     # EfficientNet-Lite0 twins (ImageNet weights from the installed package)
     # and the mmdet peers on the same backbone: the 'lite0' group
     'embedmask_lite0': ('configs/embedmask/embedmask_lite0_fpn_1x_coco.py',

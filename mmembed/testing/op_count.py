@@ -38,7 +38,10 @@ def count_aten_ops(owner: Any, attr: str, call: Callable[[], Any]) -> Counter:
     """aten ops (by name) launched inside ``owner.attr`` while ``call()``
     runs, counted as the H100 probe of issue 8 counted them: every CPU-side
     ``aten::`` event, nested ones included, whose start lies inside a call
-    of ``owner.attr``.
+    of ``owner.attr``; except the events inside an ``aten::convolution``
+    (counted once itself): which backend runs a convolution (oneDNN,
+    ``_slow_conv2d``, NNPACK, cuDNN) and the ops it launches depend on the
+    sizes and on the number of threads, not on the model's graph.
     """
     tag = f'mmembed_count::{type(owner).__name__}.{attr}'
     with _wrapped(owner, attr, tag):
@@ -50,9 +53,15 @@ def count_aten_ops(owner: Any, attr: str, call: Callable[[], Any]) -> Counter:
               if e.name == tag]
     if not ranges:
         raise RuntimeError(f'{tag} was never called')
-    return Counter(
-        e.name for e in events if e.name.startswith('aten::') and any(
-            start <= e.time_range.start <= end for start, end in ranges))
+    inside = [
+        e for e in events if e.name.startswith('aten::') and any(
+            start <= e.time_range.start <= end for start, end in ranges)
+    ]
+    convs = [(id(e), e.time_range.start, e.time_range.end) for e in inside
+             if e.name == 'aten::convolution']
+    return Counter(e.name for e in inside if not any(
+        id(e) != conv and start <= e.time_range.start <= end
+        for conv, start, end in convs))
 
 
 # aten ops that copy a device value to the host (or need a data-dependent
@@ -94,15 +103,15 @@ class HostSyncRecorder(TorchDispatchMode):
         if qualified in _SYNCING_OPS:
             self.found.append(qualified)
         elif name == 'repeat_interleave' and kwargs.get(
-                'output_size') is None and (len(args) < 3
-                                            or args[2] is None):
+                'output_size') is None and (len(args) < 3 or args[2] is None):
             # repeat_interleave(repeats_tensor) must know the output length
             if isinstance(args[0], torch.Tensor) and args[0].dim() > 0 and \
                     args[0].dtype in (torch.long, torch.int):
                 self.found.append('aten.repeat_interleave(no output_size)')
         elif name in ('index', 'index_put', 'index_put_'):
             indices = args[1] if len(args) > 1 else kwargs.get('indices', ())
-            if any(isinstance(i, torch.Tensor) and i.dtype == torch.bool
-                   for i in indices or ()):
+            if any(
+                    isinstance(i, torch.Tensor) and i.dtype == torch.bool
+                    for i in indices or ()):
                 self.found.append(f'aten.{name}(bool mask)')
         return func(*args, **kwargs)

@@ -176,6 +176,51 @@ def test_merge_into_keeps_earlier_models_and_recomputes(tmp_path,
                    str(merged), '--merge-into', str(first), '--figure', ''])
 
 
+def test_add_seeds_extends_the_earlier_runs(tmp_path, monkeypatch):
+    """--add-seeds: a seed trained now joins the earlier runs of the same
+    model; a model not trained now keeps its seeds, and the report lists
+    each model's seeds."""
+    tool = load_tool()
+    monkeypatch.setattr(tool, 'ensure_codec', lambda config: None)
+
+    def stub(cmd, *args, **kwargs):
+        seed = int(cmd[cmd.index('--seed') + 1])
+        with open(cmd[cmd.index('--result-json') + 1], 'w') as f:
+            json.dump(fake_run(0.6 + 0.1 * seed), f)
+
+    monkeypatch.setattr(tool.subprocess, 'run', stub)
+    first = tmp_path / 'first.json'
+    assert tool.main([
+        '--models', 'condinst', 'embedmask', '--seeds', '0', '1',
+        '--work-dir', str(tmp_path / 'w'), '--out', str(first),
+        '--figure', ''
+    ]) == 0
+    grown = tmp_path / 'grown.json'
+    add = ['--seeds', '2', '--work-dir', str(tmp_path / 'w2'), '--figure',
+           '', '--merge-into', str(first), '--add-seeds', '--out', str(grown)]
+    assert tool.main(['--models', 'condinst', 'embedmask'] + add) == 0
+    report = json.loads(grown.read_text())
+    assert report['seeds'] == [0, 1, 2]
+    entry = report['models']['embedmask']
+    assert [run['seed'] for run in entry['runs']] == [0, 1, 2]
+    assert entry['segm_mAP'] == pytest.approx(0.7)
+    assert entry['std']['segm_mAP'] == pytest.approx(0.1)
+    assert report['seeds_added']['seeds'] == [2]
+    assert report['embedmask_vs_condinst']['segm_mAP_diff'] == \
+        pytest.approx(0.0)
+    assert 'seeds_per_model' not in report
+    # only one of the two models gets seed 2
+    assert tool.main(['--models', 'embedmask'] + add) == 0
+    report = json.loads(grown.read_text())
+    assert report['seeds'] == [0, 1, 2]
+    assert report['seeds_per_model'] == {'condinst': [0, 1],
+                                         'embedmask': [0, 1, 2]}
+    assert report['models']['condinst']['segm_mAP'] == pytest.approx(0.65)
+    with pytest.raises(SystemExit, match='needs --merge-into'):
+        tool.main(['--models', 'embedmask', '--seeds', '2', '--add-seeds',
+                   '--figure', '', '--out', str(grown)])
+
+
 def test_boundary_pair_passes_the_flag_compares_boundary_ap_and_reuses(
         tmp_path, monkeypatch):
     """--boundary-ap reaches every worker; the neck pair is compared on

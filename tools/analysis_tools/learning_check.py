@@ -290,6 +290,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         'replaces its earlier entry) and the comparisons are recomputed; '
         'the merged report goes to --out')
     parser.add_argument(
+        '--add-seeds', action='store_true',
+        help='with --merge-into: the seeds trained now are added to the '
+        'earlier report\'s runs of the same models (a seed it already has '
+        'is replaced) instead of replacing those models; models not '
+        'trained now keep their seeds (then listed in seeds_per_model). '
+        'For a seed that was missing: CPU training is not '
+        'bit-reproducible, so a run is one sample either way; train every '
+        'model that is compared on the new seeds')
+    parser.add_argument(
         '--boundary-ap', action='store_true',
         help='evaluate every model with BoundaryCocoMetric (mask AP and '
         'boundary AP on the same results), as for the FPN vs SharpMask '
@@ -626,13 +635,16 @@ def main(argv=None) -> int:
                 f'--merge-into {args.merge_into} is a '
                 f'{earlier.get("protocol", "scratch")} report, this run is '
                 f'{args.protocol}')
-        if earlier.get('seeds') != seeds:
+        if earlier.get('seeds') != seeds and not args.add_seeds:
             raise SystemExit(
                 f'--merge-into {args.merge_into} was run with seeds '
                 f'{earlier.get("seeds")}, this run has {seeds}: a merged '
-                'report must compare the same seeds')
+                'report must compare the same seeds (or pass --add-seeds)')
         results.update((name, entry) for name, entry in
                        earlier['models'].items() if name not in args.models)
+    elif args.add_seeds:
+        raise SystemExit('--add-seeds needs --merge-into (the report whose '
+                         'runs the new seeds join)')
     for name in args.models:
         ensure_codec(configs[name])
         runs = []
@@ -662,10 +674,30 @@ def main(argv=None) -> int:
                 f'{k}={runs[-1][k]}' for k in
                 ('bbox_mAP', 'segm_mAP', 'train_seconds', 'peak_rss_mib')),
                 flush=True)
-        results[name] = summarize_runs(runs, seeds)
+        run_seeds = list(seeds)
+        if args.add_seeds and name in earlier['models']:
+            kept = [
+                run for run in earlier['models'][name]['runs']
+                if run['seed'] not in seeds
+            ]
+            runs = kept + runs
+            run_seeds = [run['seed'] for run in kept] + run_seeds
+            order = sorted(range(len(runs)), key=run_seeds.__getitem__)
+            runs = [runs[i] for i in order]
+            run_seeds = [run_seeds[i] for i in order]
+        results[name] = summarize_runs(runs, run_seeds)
         print(f'[learning_check] {name} over seeds {seeds}: segm_mAP '
               f'{results[name]["segm_mAP"]} +- '
               f'{results[name]["std"].get("segm_mAP")}', flush=True)
+
+    uneven_seeds = None
+    if args.add_seeds:
+        # models not trained now keep their seeds: the report then says so
+        # (each model's mean and spread are over its own runs)
+        seed_sets = {name: entry['seeds'] for name, entry in results.items()}
+        seeds = sorted({seed for v in seed_sets.values() for seed in v})
+        if any(v != seeds for v in seed_sets.values()):
+            uneven_seeds = seed_sets
 
     import mmcv
     import mmdet
@@ -701,6 +733,13 @@ def main(argv=None) -> int:
         report['evaluator'] = 'BoundaryCocoMetric (dilation_ratio 0.02)'
     if args.merge_into:
         report['merged_from'] = args.merge_into
+    if uneven_seeds:
+        report['seeds_per_model'] = uneven_seeds
+    if args.add_seeds:
+        report['seeds_added'] = dict(
+            seeds=[args.seed] if args.seed is not None else args.seeds,
+            models=list(args.models),
+            date=time.strftime('%Y-%m-%d'))
     for name, peer in COMPARISONS:
         if {name, peer} <= set(results):
             report[f'{name}_vs_{peer}'] = compare_models(

@@ -26,9 +26,13 @@ istr_v2_bbox_head = dict(
         loss_weight=1.0),
     loss_mask_dice=dict(loss_weight=5.0))  # MASK_WEIGHT 5
 # the mask pooler: ROIAlignV2 28 x 28, sampling ratio 2, on the maps the
-# box pooler reads (P2-P5; ISTRRoIHead copies its out_channels and strides)
+# box pooler reads (P2-P5; ISTRRoIHead copies its out_channels and strides).
+# SeparableRoIExtractor: mmdet's SingleRoIExtractor with the same RoIAlign
+# values computed by batched matmuls on the CPU (mmcv's CPU kernel is
+# single-threaded and 28 x 28 is 4x QueryInst's 14 x 14); mmcv's kernel on
+# CUDA and in exports
 istr_v2_code_roi_extractor = dict(
-    type='SingleRoIExtractor',
+    type='SeparableRoIExtractor',
     roi_layer=dict(
         type='RoIAlign', output_size=28, sampling_ratio=2, aligned=True))
 istr_v2_stage_train_cfg = dict(

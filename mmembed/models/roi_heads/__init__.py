@@ -1,8 +1,9 @@
 # Copyright (c) mmembed authors. All rights reserved.
 from .bbox_heads import ISTRStageHead
 from .istr_roi_head import ISTRRoIHead, sanitize_boxes
-from .roi_extractors import MaskMapRoIExtractor
+from .roi_extractors import MaskMapRoIExtractor, SeparableRoIExtractor
 
 __all__ = [
-    'ISTRStageHead', 'ISTRRoIHead', 'MaskMapRoIExtractor', 'sanitize_boxes'
+    'ISTRStageHead', 'ISTRRoIHead', 'MaskMapRoIExtractor',
+    'SeparableRoIExtractor', 'sanitize_boxes'
 ]

@@ -31,3 +31,7 @@ __all__ += ['remove_non_finite']
 from .level_fusion import sum_upsampled  # noqa: E402
 
 __all__ += ['sum_upsampled']
+from .separable_roi_align import (SeparableRoIAlign,  # noqa: E402
+                                  separable_roi_align)
+
+__all__ += ['SeparableRoIAlign', 'separable_roi_align']

@@ -492,6 +492,9 @@ def test_tensor_mode_needs_no_gt_and_matches_predict():
         traced = torch.jit.trace(
             ImagesOnly(model, data['data_samples']), data['inputs'],
             check_trace=False)
+        # the trace pools with mmcv's RoIAlign, eager CPU code with the
+        # matmul one (SeparableRoIExtractor): equal up to float rounding,
+        # compounded over the stages (boxes in pixels)
         for got, want in zip(traced(data['inputs']),
                              (cls_scores, boxes, codes)):
-            torch.testing.assert_close(got, want)
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-3)

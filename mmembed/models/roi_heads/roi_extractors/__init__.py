@@ -1,4 +1,5 @@
 # Copyright (c) mmembed authors. All rights reserved.
 from .mask_map_roi_extractor import MaskMapRoIExtractor
+from .separable_roi_extractor import SeparableRoIExtractor
 
-__all__ = ['MaskMapRoIExtractor']
+__all__ = ['MaskMapRoIExtractor', 'SeparableRoIExtractor']

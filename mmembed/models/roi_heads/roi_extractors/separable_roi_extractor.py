@@ -1,0 +1,78 @@
+# Copyright (c) mmembed authors. All rights reserved.
+"""mmdet's ``SingleRoIExtractor`` with a multi-threaded CPU RoIAlign.
+
+mmdet builds ``roi_layer=dict(type='RoIAlign')`` from ``mmcv.ops`` by name,
+so a layer outside mmcv needs an extractor that builds it. This one builds
+:class:`mmembed.models.utils.SeparableRoIAlign` (mmcv's ``RoIAlign`` whose
+CPU forward is two batched matmuls; the same values) for ``RoIAlign`` and
+leaves every other layer type to mmdet. On that path the
+pooled features come back in ``torch.channels_last`` memory format (the
+layout the layer computes, and the one CPU convolutions read fastest) in a
+buffer that is not zero-filled first (each RoI's row is written by its
+level). Everything else is ``SingleRoIExtractor``'s: the level mapping,
+``finest_scale``, ``roi_scale_factor``, and on CUDA, while tracing or
+exporting, or for layers that are not separable, its own forward.
+"""
+from typing import List, Optional, Sequence
+
+import torch
+
+from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
+from mmdet.registry import MODELS
+from torch import Tensor, nn
+
+from ...utils.separable_roi_align import SeparableRoIAlign
+
+
+@MODELS.register_module()
+class SeparableRoIExtractor(SingleRoIExtractor):
+    """``SingleRoIExtractor`` whose ``RoIAlign`` layers are
+    :class:`SeparableRoIAlign` (same arguments, same results; faster on the
+    CPU for fixed ``sampling_ratio``). Use it as ``type=`` in place of
+    ``'SingleRoIExtractor'``; ``roi_layer`` stays ``dict(type='RoIAlign',
+    ...)``."""
+
+    #: RoIs pooled per call of the layer, grouped by size (see forward)
+    rois_per_call = 16
+
+    def build_roi_layers(self, layer_cfg: dict,
+                         featmap_strides: List[int]) -> nn.ModuleList:
+        cfg = layer_cfg.copy()
+        if cfg.get('type') == 'RoIAlign':
+            cfg['type'] = SeparableRoIAlign
+        return super().build_roi_layers(cfg, featmap_strides)
+
+    def forward(self,
+                feats: Sequence[Tensor],
+                rois: Tensor,
+                roi_scale_factor: Optional[float] = None) -> Tensor:
+        """(R, out_channels, S, S) features of ``rois`` (R, 5) pooled from
+        ``feats`` (L maps (B, C, H_l, W_l), finest first)."""
+        layer = self.roi_layers[0]
+        if len(feats) == 1 or not (isinstance(layer, SeparableRoIAlign)
+                                   and layer.is_separable_for(feats[0])):
+            return super().forward(feats, rois, roi_scale_factor)
+        rois = rois.type_as(feats[0])
+        levels = self.map_roi_levels(rois, len(feats))
+        if roi_scale_factor is not None:
+            rois = self.roi_rescale(rois, roi_scale_factor)
+        out = torch.empty(
+            (rois.shape[0], self.out_channels, *layer.output_size),
+            dtype=feats[0].dtype,
+            device=feats[0].device,
+            memory_format=torch.channels_last)
+        # the layer pads every RoI of a call to the call's largest window:
+        # RoIs of similar size go together (largest side on the map), a
+        # few calls per level instead of one
+        sides = torch.maximum(rois[:, 3] - rois[:, 1], rois[:, 4] - rois[:, 2])
+        for level, feat in enumerate(feats):
+            inds = (levels == level).nonzero(as_tuple=True)[0]
+            if inds.numel() > 0:
+                inds = inds[sides[inds].argsort()]
+                for chunk in inds.split(self.rois_per_call):
+                    out[chunk] = self.roi_layers[level](feat, rois[chunk])
+            else:
+                # an unused level stays in the graph, as in mmdet (DDP
+                # expects the same graph on every process)
+                out = out + feat.sum() * 0.
+        return out
