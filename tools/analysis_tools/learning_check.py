@@ -686,7 +686,7 @@ def main(argv=None) -> int:
             runs = [runs[i] for i in order]
             run_seeds = [run_seeds[i] for i in order]
         results[name] = summarize_runs(runs, run_seeds)
-        print(f'[learning_check] {name} over seeds {seeds}: segm_mAP '
+        print(f'[learning_check] {name} over seeds {run_seeds}: segm_mAP '
               f'{results[name]["segm_mAP"]} +- '
               f'{results[name]["std"].get("segm_mAP")}', flush=True)
 

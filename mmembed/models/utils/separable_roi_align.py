@@ -75,9 +75,11 @@ def _axis_weights(start: Tensor, length: Tensor, out_size: int,
     coord = torch.where(at_border, low, coord)
     high = torch.where(at_border, low, low + 1)
     frac = coord - low
-    keep = inside.to(coord.dtype) / sampling_ratio
-    w_low = (1 - frac) * keep
-    w_high = frac * keep
+    # where, not a product: a non-finite RoI coordinate makes frac NaN,
+    # and its samples must weigh 0 like any sample outside the map
+    zero = torch.zeros_like(frac)
+    w_low = torch.where(inside, (1 - frac) / sampling_ratio, zero)
+    w_high = torch.where(inside, frac / sampling_ratio, zero)
     low = low.long()
     high = high.long()
     # window: from the lowest to the highest cell any kept sample touches;

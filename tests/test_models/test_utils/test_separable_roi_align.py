@@ -196,3 +196,14 @@ def test_grad_passes_below_min_grad_size_use_mmcv(monkeypatch):
     small(feats.detach(), rois)
     large(feats, rois)
     assert calls == [(7, 7), (7, 7), (14, 14)]
+
+
+def test_non_finite_rois_pool_to_zeros():
+    feats = torch.randn(1, 4, 12, 12)
+    rois = torch.tensor([[0, float('nan'), 2.0, 20.0, 20.0],
+                         [0, 2.0, 2.0, float('inf'), 20.0],
+                         [0, 4.0, 4.0, 30.0, 30.0]])
+    out = separable_roi_align(feats, rois, 7, 1 / 4, 2, aligned=False)
+    assert out[:2].abs().max() == 0
+    torch.testing.assert_close(
+        out[2:], roi_align(feats, rois[2:], 7, 1 / 4, 2, 'avg', False))
