@@ -27,7 +27,7 @@ REPO = osp.dirname(HERE)
 sys.path.insert(0, HERE)
 
 GROUPS = ('latency', 'scaling', 'train_step', 'lovasz', 'onnx', 'lite0',
-          'proposals')
+          'proposals', 'interleaved')
 LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'embedmask_recommended',
                   'blendmask', 'fcos',
                   'condinst', 'mask_rcnn', 'yolact', 'istr', 'istr_v2',
@@ -36,6 +36,11 @@ LATENCY_MODELS = ('embedmask', 'embedmask_v3', 'embedmask_recommended',
                   'embedmask_sharpmask_fpn', 'blendmask_sharpmask_fpn',
                   'mask_rcnn_sharpmask_fpn')
 SCALING_MODELS = ('embedmask', 'blendmask', 'condinst', 'mask_rcnn')
+# models timed in one process, round by round, against the first (the
+# peer): the latency targets whose margin is below the run-to-run drift
+INTERLEAVED_SETS = (('queryinst', 'istr', 'istr_v2', 'istr_v2_recommended',
+                     'queryinst_separable_roi'),
+                    ('blendmask', 'blendmask_sharpmask_fpn'))
 TRAIN_MODELS = ('embedmask', 'embedmask_recommended', 'blendmask',
                 'condinst', 'mask_rcnn', 'istr', 'istr_v2', 'queryinst')
 
@@ -116,6 +121,16 @@ def plan(args: argparse.Namespace, device: str) -> List[tuple]:
                              dict(name='embedmask', scale=scale_for(short),
                                   device=device, repeats=reps,
                                   box_only=True)))
+    if 'interleaved' in args.only:
+        for names in INTERLEAVED_SETS:
+            peer, names = names[0], wanted(names)
+            if peer in names and len(names) > 1:
+                jobs.append(('interleaved', 'interleaved',
+                             dict(names=names, peer=peer,
+                                  scale=scale_for((args.short_sides
+                                                   or (800, ))[0]),
+                                  device=device,
+                                  rounds=4 if quick else 15)))
     if 'scaling' in args.only:
         dets = (10, 100) if quick else (10, 50, 100, 300)
         sides = (512, ) if quick else (512, 800, 1333)
@@ -385,6 +400,12 @@ def summarise(results: Dict[str, List[dict]]) -> Dict[str, Any]:
     proposals = _proposal_ratios(results)
     if proposals:
         summary['proposals'] = proposals
+    for run in results.get('interleaved', []):
+        # median over rounds of each round's time over the peer's
+        summary.setdefault('interleaved', {}).update({
+            f"{name}_over_{run['peer']}": row['over_peer']
+            for name, row in run['models'].items() if name != run['peer']
+        })
     for onnx in results.get('onnx', []):
         for graph, row in onnx.get('graphs', {}).items():
             summary[f'onnxruntime_over_pytorch_{graph}'] = row[

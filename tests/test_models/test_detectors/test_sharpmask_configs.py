@@ -175,6 +175,8 @@ FPN_PATH_TWINS = {
     'blendmask/blendmask_lite0_fpn_fruits_nuts_finetune.py',
     'blendmask_lite0_sharpmask_fpn_with_fpn_bases_fruits_nuts_finetune.py':
     'blendmask/blendmask_lite0_fpn_fruits_nuts_finetune.py',
+    'blendmask_lite0_sharpmask_fpn_stride4_fruits_nuts_finetune.py':
+    'blendmask/blendmask_lite0_fpn_fruits_nuts_finetune.py',
     'mask-rcnn_lite0_sharpmask_fpn_fruits_nuts_finetune.py':
     'mask_rcnn/mask-rcnn_lite0_fpn_fruits_nuts_finetune.py',
     'embedmask_r18_sharpmask_fpn_fruits_nuts.py':
@@ -216,16 +218,19 @@ def test_detection_is_the_fpn_twins(fname):
     neck, twin_neck = model.pop('neck'), twin_model.pop('neck')
     assert neck.pop('type') == 'SharpMaskFPN' and twin_neck.pop('type') == \
         'FPN'
+    with_c1 = bool(neck.get('stem_channels'))
     for key in PATH_KEYS:
         neck.pop(key, None)
     assert neck == twin_neck  # FPN's arguments, so FPN's modules and keys
     backbone, twin_backbone = model.pop('backbone'), twin_model.pop(
         'backbone')
     if backbone['type'] == 'ResNetWithStem':
-        assert twin_backbone.pop('type') == 'ResNet'
+        assert with_c1 and twin_backbone.pop('type') == 'ResNet'
         backbone.pop('type')
     else:
-        assert backbone.pop('stem_out') is True
+        # C1 comes first exactly when the path merges it (stride 2); a path
+        # that stops at stride 4 reads the twin's backbone as it is
+        assert backbone.pop('stem_out', False) is with_c1
     assert backbone == twin_backbone
     if 'roi_head' in model:
         assert model['rpn_head'].pop('type') == 'FPNLevelsRPNHead'
@@ -273,8 +278,10 @@ def test_sharpmask_fpn_config_builds_trains_and_predicts(fname):
     model = MODELS.build(model_cfg)
     model.init_weights()
     assert isinstance(model.neck, SharpMaskFPN)
+    stride = model.neck.mask_stride  # 2 with C1, 4 without
+    assert stride == (2 if cfg.model.neck.get('stem_channels') else 4)
     if hasattr(getattr(model, 'mask_head', None), 'basis_stride'):
-        assert model.mask_head.basis_stride == 2  # bases on the map
+        assert model.mask_head.basis_stride == stride  # bases on the map
     num_classes = (model.roi_head.bbox_head.num_classes
                    if two_stage else model.bbox_head.num_classes)
     packed = demo_mm_inputs(
@@ -282,9 +289,9 @@ def test_sharpmask_fpn_config_builds_trains_and_predicts(fname):
         num_classes=num_classes, with_mask=True)
     data = model.data_preprocessor(packed, True)
     feats = model.extract_feat(data['inputs'])
-    # FPN's levels, then the stride-2 mask map
+    # FPN's levels, then the mask map
     assert len(feats) == cfg.model.neck.num_outs + 1
-    assert feats[-1].shape[-2:] == (96 // 2, 128 // 2)
+    assert feats[-1].shape[-2:] == (96 // stride, 128 // stride)
     losses = model(**data, mode='loss')
     total, _ = model.parse_losses(losses)
     assert torch.isfinite(total), losses

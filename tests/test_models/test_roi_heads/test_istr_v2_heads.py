@@ -297,6 +297,42 @@ def test_predict_encodes_the_detections_boxes(fusion, code_head):
     assert out[0].pred_instances.masks.shape[0] == 10
 
 
+def test_predict_encodes_each_query_once_on_the_cpu(monkeypatch):
+    """A query's detections (its best classes) share box, object feature
+    and code: on the CPU the branch runs once per distinct query, and the
+    codes equal those of encoding every detection."""
+    cfg = tiny_v2_cfg(num_proposals=6)
+    cfg.roi_head.bbox_head.mask_query_fusion = 'dynamic'
+    model = build(cfg)
+    model.eval()
+    roi = model.roi_head
+    data = model.data_preprocessor(tiny_batch(), False)
+    seen = []
+    conv_codes = roi.conv_mask_codes
+
+    def record(stage, x, rois, obj_feats=None, sync_free=None):
+        seen.append(len(rois))
+        return conv_codes(stage, x, rois, obj_feats, sync_free)
+
+    monkeypatch.setattr(roi, 'conv_mask_codes', record)
+    with torch.no_grad():
+        x = model.extract_feat(data['inputs'])
+        rpn = model.rpn_head.predict(x, data['data_samples'])
+        # 6 queries x 3 classes: all 18 (query, class) pairs are detections
+        boxes, scores, labels, codes = roi.predict_codes(x, rpn, 18)
+        assert seen == [12]  # 6 distinct queries in each of 2 images
+        rois = torch.cat([
+            torch.cat([boxes.new_full((18, 1), i), boxes[i]], 1)
+            for i in range(2)
+        ])
+        cls_all, _, _, obj_all = roi._run_stages(
+            x, model.rpn_head.predict(x, data['data_samples']), False)
+        query = cls_all.sigmoid().flatten(1).topk(18, dim=1).indices // 3
+        obj = obj_all.gather(1, query[..., None].expand(-1, -1, 16))
+        want = conv_codes(1, x, rois, obj.flatten(0, 1)).view(2, 18, -1)
+    torch.testing.assert_close(codes, want, rtol=1e-5, atol=1e-6)
+
+
 def _v2_mask_path_ops(num_dets, code_head='fc'):
     """Aten ops of the v2 mask path (pool the detections' boxes, conv
     branch, decode, paste) with the sync-free pooling, and host syncs."""

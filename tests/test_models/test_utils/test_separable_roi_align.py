@@ -207,3 +207,52 @@ def test_non_finite_rois_pool_to_zeros():
     assert out[:2].abs().max() == 0
     torch.testing.assert_close(
         out[2:], roi_align(feats, rois[2:], 7, 1 / 4, 2, 'avg', False))
+
+
+def test_channels_last_maps_pool_the_same_forward_and_backward():
+    # the channels-last gather (index_select) against the NCHW one
+    torch.manual_seed(4)
+    feats = torch.randn(2, 8, 19, 27)
+    rois = _rois(25, 19, 27, 8, seed=6)
+    grad_out = torch.randn(rois.shape[0], 8, 14, 14)
+    outs, grads = [], []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = feats.clone().contiguous(memory_format=layout).requires_grad_()
+        out = separable_roi_align(x, rois, 14, 1 / 8, 2, True)
+        (out * grad_out).sum().backward()
+        outs.append(out)
+        grads.append(x.grad)
+    torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=0)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-6, atol=1e-6)
+    # the mmcv fallback reads NCHW memory whatever the strides: the layer
+    # hands it a contiguous map, so a channels-last one pools right too
+    layer = SeparableRoIAlign(7, 1 / 8, sampling_ratio=2)
+    x = feats.contiguous(memory_format=torch.channels_last).requires_grad_()
+    torch.testing.assert_close(layer(x, rois),
+                               roi_align(feats, rois, 7, 1 / 8, 2, 'avg',
+                                         True))
+
+
+def test_channels_last_for_pooling_converts_only_for_the_matmul_path():
+    from mmembed.models.roi_heads.roi_extractors import \
+        channels_last_for_pooling
+    cfg = dict(roi_layer=dict(type='RoIAlign', output_size=7,
+                              sampling_ratio=2),
+               out_channels=4,
+               featmap_strides=[4, 8])
+    ours = MODELS.build(dict(type='SeparableRoIExtractor', **cfg))
+    mmdet_one = MODELS.build(dict(type='SingleRoIExtractor', **cfg))
+    feats = (torch.randn(1, 4, 16, 16), torch.randn(1, 4, 8, 8))
+    rois = _rois(10, 16, 16, 4, num_imgs=1)
+    converted = channels_last_for_pooling(feats, [ours, ours])
+    assert all(
+        f.is_contiguous(memory_format=torch.channels_last) and
+        not f.is_contiguous() for f in converted)
+    torch.testing.assert_close(ours(converted, rois), ours(feats, rois),
+                               rtol=0, atol=0)
+    # with an mmdet extractor among the readers (mmcv's kernel would pool
+    # a channels-last map wrong), or for a pass that needs a 7 x 7
+    # gradient (mmcv's kernel): unchanged
+    assert channels_last_for_pooling(feats, [ours, mmdet_one])[0] is feats[0]
+    grad_feats = tuple(f.requires_grad_() for f in feats)
+    assert channels_last_for_pooling(grad_feats, [ours])[0] is grad_feats[0]
