@@ -326,6 +326,16 @@ def test_pipeline(name: str, scale: Tuple[int, int],
     return Compose(steps)
 
 
+def coco128_batches(pipeline: Callable, num_images: int) -> List[dict]:
+    """Batch-1 ``test_step`` inputs: the first ``num_images`` coco128
+    images through ``pipeline``, each collated on its own."""
+    from mmengine.dataset import pseudo_collate
+    return [
+        pseudo_collate([pipeline(dict(img_path=p, img_id=i))])
+        for i, p in enumerate(coco128_images(num_images))
+    ]
+
+
 # ---------------------------------------------------------------------- #
 # measurements
 # ---------------------------------------------------------------------- #
@@ -347,19 +357,13 @@ def measure_inference(name: str,
     (default: once on CPU, 3 times on CUDA, where cuDNN picks its kernels
     per shape). ``repeats`` defaults to 10 on CPU and 30 on CUDA.
     """
-    from mmengine.dataset import pseudo_collate
-
     cuda = device.startswith('cuda')
     warmup = (3 if cuda else 1) if warmup is None else warmup
     repeats = (30 if cuda else 10) if repeats is None else repeats
     scale = tuple(scale)  # JSON hands lists over; mmcv wants a tuple
     torch.manual_seed(0)
     model, _ = build_model(name, num_dets, device)
-    pipeline = test_pipeline(name, scale)
-    batches = [
-        pseudo_collate([pipeline(dict(img_path=p, img_id=i))])
-        for i, p in enumerate(coco128_images(num_images))
-    ]
+    batches = coco128_batches(test_pipeline(name, scale), num_images)
     timer = IntervalTimer(device)
     stages = _instrument_stages(model, timer)
     if box_only:
@@ -433,8 +437,6 @@ def measure_interleaved(names: List[str],
     model's time divided by the peer's in that round. Every model is warmed
     up on every image first. ``mask_stage`` as in ``measure_inference``.
     """
-    from mmengine.dataset import pseudo_collate
-
     if peer not in names:
         raise ValueError(f'peer {peer!r} must be one of the models {names}')
     scale = tuple(scale)
@@ -444,11 +446,7 @@ def measure_interleaved(names: List[str],
         torch.manual_seed(0)
         models[name], _ = build_model(name, num_dets, device)
         stages[name] = _instrument_stages(models[name], timer)
-    pipeline = test_pipeline(peer, scale)
-    batches = [
-        pseudo_collate([pipeline(dict(img_path=p, img_id=i))])
-        for i, p in enumerate(coco128_images(num_images))
-    ]
+    batches = coco128_batches(test_pipeline(peer, scale), num_images)
     times: Dict[str, List[float]] = {name: [] for name in names}
     with torch.no_grad():
         for model in models.values():
@@ -751,7 +749,6 @@ def measure_proposals(name: str,
     head over all scales), ``mask_stage`` (everything that makes mask
     logits) and ``mask_paste`` (``paste_box_masks``), each summed per call.
     """
-    from mmengine.dataset import pseudo_collate
 
     from mmembed.models.detectors import sharpmask_proposer
 
@@ -759,11 +756,7 @@ def measure_proposals(name: str,
     warmup = (3 if cuda else 1) if warmup is None else warmup
     repeats = (30 if cuda else 10) if repeats is None else repeats
     model, cfg = build_proposer(name, device)
-    pipeline = proposal_pipeline(cfg)
-    batches = [
-        pseudo_collate([pipeline(dict(img_path=p, img_id=i))])
-        for i, p in enumerate(coco128_images(num_images))
-    ]
+    batches = coco128_batches(proposal_pipeline(cfg), num_images)
     timer = IntervalTimer(device)
     record: Dict[str, list] = dict(pyramid=[], mask_stage=[], mask_paste=[])
     _timed(model, 'extract_feat', record['pyramid'], timer)

@@ -4,9 +4,13 @@
 descriptions taken from the module docstring, and ending on a user error
 with its message instead of a traceback."""
 import argparse
+import datetime
+import json
 import os
+import os.path as osp
+import platform
 import sys
-from typing import Callable, Optional, TypeVar
+from typing import Any, Callable, List, Optional, TypeVar
 
 from .arg_checks import UnknownArgumentError, UnknownKeyError
 from .checkpoint import CorruptCheckpointError, UnsafeCheckpointError
@@ -52,3 +56,25 @@ def run_main(main: Callable[[], T], prog: str) -> T:
         return main()
     except USER_ERRORS as exc:
         sys.exit(f'{prog}: {exc}')
+
+
+def write_kernel_report(out: str, doc: Optional[str], threads: int,
+                        rounds: int, cases: List[Any]) -> dict:
+    """Write a kernel benchmark's JSON (``tools/analysis_tools/*_benchmark.py``
+    that time one op against its peer): the tool's summary line, the
+    machine (platform, torch, torch threads, CPUs), the date, the rounds
+    and the measured cases. Prints the path; returns the report."""
+    import torch
+    report = dict(description=doc_summary(doc),
+                  machine=dict(platform=platform.platform(),
+                               torch=torch.__version__,
+                               torch_threads=threads,
+                               cpus=os.cpu_count()),
+                  date=datetime.date.today().isoformat(),
+                  rounds=rounds,
+                  cases=cases)
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with open(out, 'w') as f:
+        json.dump(report, f, indent=1)
+    print(f'wrote {out}')
+    return report

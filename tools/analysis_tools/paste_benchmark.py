@@ -17,11 +17,6 @@ Per case (``cases``): milliseconds of each, and ``<impl>_over_mmdet`` ratios (be
 faster than mmdet's paste).
 """
 import argparse
-import datetime
-import json
-import os
-import os.path as osp
-import platform
 import statistics
 import time
 from typing import Dict, List
@@ -30,6 +25,7 @@ import torch
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 
 from mmembed.models.utils import paste_box_masks
+from mmembed.utils.cli_utils import write_kernel_report
 
 IMPLS = ('boxwise', 'ragged', 'separable', 'dense')
 CASES = (
@@ -109,17 +105,7 @@ def main(argv=None) -> None:
         parser.error('--rounds must be >= 1')
     torch.set_num_threads(args.threads)
     results = run(args.rounds, args.impls)
-    report = dict(
-        description=__doc__.split('\n\n')[0].replace('\n', ' '),
-        machine=dict(platform=platform.platform(), torch=torch.__version__,
-                     torch_threads=args.threads, cpus=os.cpu_count()),
-        date=datetime.date.today().isoformat(),
-        rounds=args.rounds,
-        cases=results)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(report, f, indent=1)
-    print(f'wrote {args.out}')
+    write_kernel_report(args.out, __doc__, args.threads, args.rounds, results)
 
 
 if __name__ == '__main__':

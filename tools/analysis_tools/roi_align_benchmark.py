@@ -20,16 +20,13 @@ pass that needs a gradient (``SeparableRoIAlign.min_grad_size``, set from
 these figures).
 """
 import argparse
-import datetime
-import json
-import os
-import os.path as osp
-import platform
 import statistics
 import time
 from typing import Dict, List
 
 import torch
+
+from mmembed.utils.cli_utils import write_kernel_report
 
 SIZES = (7, 14, 28)
 STRIDES = (4, 8, 16, 32)
@@ -139,18 +136,7 @@ def main(argv=None) -> None:
     cases = []
     for backward in (False, True):
         cases += run(args.rounds, backward, args.num_rois, args.channels)
-    report = dict(description=__doc__.split('\n\n')[0].replace('\n', ' '),
-                  machine=dict(platform=platform.platform(),
-                               torch=torch.__version__,
-                               torch_threads=args.threads,
-                               cpus=os.cpu_count()),
-                  date=datetime.date.today().isoformat(),
-                  rounds=args.rounds,
-                  cases=cases)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(report, f, indent=1)
-    print(f'wrote {args.out}')
+    write_kernel_report(args.out, __doc__, args.threads, args.rounds, cases)
 
 
 if __name__ == '__main__':
