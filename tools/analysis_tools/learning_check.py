@@ -229,7 +229,7 @@ COMPARISONS = (('embedmask', 'condinst'), ('embedmask_recommended', 'condinst'),
                ('mask_rcnn_sharpmask_fpn', 'mask_rcnn'))
 # (FPN twin, SharpMaskFPN twin) rows of the fine-tune SharpMask picture
 SHARPMASK_FPN_PAIRS = (('embedmask', 'embedmask_sharpmask_fpn'),
-                       ('blendmask', 'blendmask_sharpmask_fpn'),
+                       ('blendmask', 'blendmask_sharpmask_fpn_stride4'),
                        ('mask_rcnn', 'mask_rcnn_sharpmask_fpn'))
 DEFAULT_MODELS = ('embedmask', 'embedmask_v3', 'blendmask', 'condinst')
 AP_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP',

@@ -147,6 +147,29 @@ def test_extractor_equals_single_roi_extractor():
     assert type(pool.roi_layers[0]).__name__ == 'RoIPool'
 
 
+def test_extractor_under_autocast_keeps_the_maps_dtype_as_mmdets():
+    # the matmuls run in bfloat16 under CPU autocast; mmcv's kernel keeps
+    # float32, and so must the extractor's output (it once raised writing
+    # the bfloat16 pooled cells into its float32 output)
+    cfg = dict(roi_layer=dict(type='RoIAlign',
+                              output_size=7,
+                              sampling_ratio=2,
+                              aligned=True),
+               out_channels=8,
+               featmap_strides=[4, 8])
+    ours = MODELS.build(dict(type='SeparableRoIExtractor', **cfg))
+    ref = MODELS.build(dict(type='SingleRoIExtractor', **cfg))
+    torch.manual_seed(3)
+    feats = tuple(torch.randn(2, 8, 160 // s, 224 // s) for s in (4, 8))
+    rois = _rois(12, 40, 56, 4)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        pooled = ours(feats, rois)
+        expected = ref(feats, rois)
+    assert pooled.dtype == expected.dtype == torch.float32
+    # bfloat16 keeps 8 bits of mantissa
+    torch.testing.assert_close(pooled, expected, rtol=2e-2, atol=2e-2)
+
+
 def test_extractor_backward_equals_and_returns_channels_last():
     cfg = dict(roi_layer=dict(type='RoIAlign',
                               output_size=14,
@@ -174,6 +197,55 @@ def test_extractor_backward_equals_and_returns_channels_last():
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     # the unused levels get a (zero) gradient, as with mmdet's extractor
     assert grads[0][3] is not None and grads[0][3].abs().max() == 0
+
+
+def _graph_node_names(tensor):
+    seen, stack, names = set(), [tensor.grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        stack.extend(next_fn for next_fn, _ in node.next_functions)
+    return names
+
+
+def test_training_backward_is_one_gather_not_an_index_put_per_chunk():
+    # many RoIs, pooled in several chunks per level: the gradient flows
+    # through one gather. An index_put per chunk into a preallocated output
+    # copies the whole output gradient in each chunk's backward (over a
+    # third of an ISTR v2 training step)
+    cfg = dict(roi_layer=dict(type='RoIAlign',
+                              output_size=14,
+                              sampling_ratio=2,
+                              aligned=True),
+               out_channels=4,
+               featmap_strides=[4, 8, 16, 32])
+    ours = MODELS.build(dict(type='SeparableRoIExtractor', **cfg))
+    ref = MODELS.build(dict(type='SingleRoIExtractor', **cfg))
+    assert ours.rois_per_call < 40
+    torch.manual_seed(4)
+    base = [torch.randn(2, 4, 256 // s, 320 // s) for s in (4, 8, 16, 32)]
+    rois = _rois(90, 64, 80, 4, seed=6)
+    grad_out = torch.randn(len(rois), 4, 14, 14)
+    outs, grads = [], []
+    for extractor in (ours, ref):
+        feats = [f.clone().requires_grad_() for f in base]
+        out = extractor(feats, rois)
+        (out * grad_out).sum().backward()
+        outs.append(out)
+        grads.append([f.grad for f in feats])
+    names = _graph_node_names(outs[0])
+    assert not [n for n in names if n.startswith('IndexPut')], names
+    assert outs[0].is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    # inference keeps writing the chunks into one channels-last buffer
+    with torch.no_grad():
+        torch.testing.assert_close(ours(base, rois), outs[1],
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_grad_passes_below_min_grad_size_use_mmcv(monkeypatch):
