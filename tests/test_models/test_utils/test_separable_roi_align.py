@@ -120,15 +120,21 @@ def test_clear_errors_and_empty():
                             0.25, 2)
 
 
-def test_extractor_equals_single_roi_extractor():
+def _extractor_pair(output_size, out_channels, strides):
+    """(SeparableRoIExtractor, mmdet's SingleRoIExtractor) with the same
+    RoIAlign (sampling ratio 2, aligned) arguments."""
     cfg = dict(roi_layer=dict(type='RoIAlign',
-                              output_size=28,
+                              output_size=output_size,
                               sampling_ratio=2,
                               aligned=True),
-               out_channels=8,
-               featmap_strides=[4, 8, 16, 32])
-    ours = MODELS.build(dict(type='SeparableRoIExtractor', **cfg))
-    ref = MODELS.build(dict(type='SingleRoIExtractor', **cfg))
+               out_channels=out_channels,
+               featmap_strides=strides)
+    return (MODELS.build(dict(type='SeparableRoIExtractor', **cfg)),
+            MODELS.build(dict(type='SingleRoIExtractor', **cfg)))
+
+
+def test_extractor_equals_single_roi_extractor():
+    ours, ref = _extractor_pair(28, 8, [4, 8, 16, 32])
     assert all(isinstance(m, SeparableRoIAlign) for m in ours.roi_layers)
     torch.manual_seed(2)
     feats = tuple(
@@ -151,14 +157,7 @@ def test_extractor_under_autocast_keeps_the_maps_dtype_as_mmdets():
     # the matmuls run in bfloat16 under CPU autocast; mmcv's kernel keeps
     # float32, and so must the extractor's output (it once raised writing
     # the bfloat16 pooled cells into its float32 output)
-    cfg = dict(roi_layer=dict(type='RoIAlign',
-                              output_size=7,
-                              sampling_ratio=2,
-                              aligned=True),
-               out_channels=8,
-               featmap_strides=[4, 8])
-    ours = MODELS.build(dict(type='SeparableRoIExtractor', **cfg))
-    ref = MODELS.build(dict(type='SingleRoIExtractor', **cfg))
+    ours, ref = _extractor_pair(7, 8, [4, 8])
     torch.manual_seed(3)
     feats = tuple(torch.randn(2, 8, 160 // s, 224 // s) for s in (4, 8))
     rois = _rois(12, 40, 56, 4)
@@ -171,14 +170,7 @@ def test_extractor_under_autocast_keeps_the_maps_dtype_as_mmdets():
 
 
 def test_extractor_backward_equals_and_returns_channels_last():
-    cfg = dict(roi_layer=dict(type='RoIAlign',
-                              output_size=14,
-                              sampling_ratio=2,
-                              aligned=True),
-               out_channels=4,
-               featmap_strides=[4, 8, 16, 32])
-    ours = MODELS.build(dict(type='SeparableRoIExtractor', **cfg))
-    ref = MODELS.build(dict(type='SingleRoIExtractor', **cfg))
+    ours, ref = _extractor_pair(14, 4, [4, 8, 16, 32])
     torch.manual_seed(3)
     base = [torch.randn(1, 4, 96 // s, 128 // s) for s in (4, 8, 16, 32)]
     # small RoIs only: the two coarsest levels get none
@@ -216,14 +208,7 @@ def test_training_backward_is_one_gather_not_an_index_put_per_chunk():
     # through one gather. An index_put per chunk into a preallocated output
     # copies the whole output gradient in each chunk's backward (over a
     # third of an ISTR v2 training step)
-    cfg = dict(roi_layer=dict(type='RoIAlign',
-                              output_size=14,
-                              sampling_ratio=2,
-                              aligned=True),
-               out_channels=4,
-               featmap_strides=[4, 8, 16, 32])
-    ours = MODELS.build(dict(type='SeparableRoIExtractor', **cfg))
-    ref = MODELS.build(dict(type='SingleRoIExtractor', **cfg))
+    ours, ref = _extractor_pair(14, 4, [4, 8, 16, 32])
     assert ours.rois_per_call < 40
     torch.manual_seed(4)
     base = [torch.randn(2, 4, 256 // s, 320 // s) for s in (4, 8, 16, 32)]
@@ -308,12 +293,7 @@ def test_channels_last_maps_pool_the_same_forward_and_backward():
 def test_channels_last_for_pooling_converts_only_for_the_matmul_path():
     from mmembed.models.roi_heads.roi_extractors import \
         channels_last_for_pooling
-    cfg = dict(roi_layer=dict(type='RoIAlign', output_size=7,
-                              sampling_ratio=2),
-               out_channels=4,
-               featmap_strides=[4, 8])
-    ours = MODELS.build(dict(type='SeparableRoIExtractor', **cfg))
-    mmdet_one = MODELS.build(dict(type='SingleRoIExtractor', **cfg))
+    ours, mmdet_one = _extractor_pair(7, 4, [4, 8])
     feats = (torch.randn(1, 4, 16, 16), torch.randn(1, 4, 8, 8))
     rois = _rois(10, 16, 16, 4, num_imgs=1)
     converted = channels_last_for_pooling(feats, [ours, ours])
