@@ -8,7 +8,4 @@ _base_ = [
 ]
 model = dict(
     neck={{_base_.sm_neck_c2}},
-    mask_head=dict(
-        in_levels=(-1, ),
-        in_stride={{_base_.sm_mask_stride_c2}},
-        basis_upsample=False))
+    mask_head={{_base_.sm_blendmask_mask_head_c2}})

@@ -14,3 +14,7 @@ sm_neck_c2 = dict(
     mask_out_channels=64,
     detach_fpn=False)
 sm_mask_stride_c2 = 4
+# BlendMask's mask head on that path: the bases read only the refined map
+# (the last neck output) at stride 4, without the basis tower's x2
+sm_blendmask_mask_head_c2 = dict(
+    in_levels=(-1, ), in_stride=sm_mask_stride_c2, basis_upsample=False)
