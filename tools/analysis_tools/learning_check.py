@@ -144,6 +144,17 @@ FINETUNE_MODELS = {
     'istr_recommended_dynamic_fusion_dense_code_dct64':
     'configs/istr/istr_v2_lite0_fpn_recommended_dynamic_fusion_dense_code_'
     'dct64_fruits_nuts_finetune.py',
+    # leave-one-out: the recommended config with one of the three keys
+    # back at the official value
+    'istr_recommended_without_relu':
+    'configs/istr/'
+    'istr_v2_lite0_fpn_recommended_without_relu_fruits_nuts_finetune.py',
+    'istr_recommended_without_embedding_start':
+    'configs/istr/istr_v2_lite0_fpn_recommended_without_embedding_start_'
+    'fruits_nuts_finetune.py',
+    'istr_recommended_without_box_matching':
+    'configs/istr/istr_v2_lite0_fpn_recommended_without_box_matching_'
+    'fruits_nuts_finetune.py',
     'istr_v2_box_matching':
     'configs/istr/istr_v2_lite0_fpn_box_matching_fruits_nuts_finetune.py',
     'istr_v2_box_matching_relu':
@@ -215,6 +226,15 @@ COMPARISONS = (('embedmask', 'condinst'), ('embedmask_recommended', 'condinst'),
                ('istr_recommended_dynamic_fusion_dense_code', 'queryinst'),
                ('istr_recommended_dynamic_fusion_dense_code_dct64',
                 'queryinst'),
+               ('istr_recommended_without_relu', 'queryinst'),
+               ('istr_recommended_without_embedding_start', 'queryinst'),
+               ('istr_recommended_without_box_matching', 'queryinst'),
+               ('istr_recommended_without_relu',
+                'istr_recommended_dynamic_fusion_dense_code_dct64'),
+               ('istr_recommended_without_embedding_start',
+                'istr_recommended_dynamic_fusion_dense_code_dct64'),
+               ('istr_recommended_without_box_matching',
+                'istr_recommended_dynamic_fusion_dense_code_dct64'),
                ('istr_v2_box_matching', 'queryinst'),
                ('istr_v2_box_matching_relu', 'queryinst'),
                ('istr_v2_box_matching_embed_start', 'queryinst'),

@@ -197,3 +197,39 @@ def test_the_relu_key_leaves_no_elu_in_the_stage_heads():
         for m in MODELS.build(v2.model).roi_head.modules()
     }
     assert 'ELU' in kinds and 'ReLU' not in kinds
+
+
+REC_FT = ('istr_v2_lite0_fpn_recommended_dynamic_fusion_dense_code_dct64_'
+          'fruits_nuts_finetune.py')
+# leave-one-out ablations of the recommendation: config, and the parts of
+# `model` that must be the official v2's again (everything else: the
+# recommendation's)
+LEAVE_ONE_OUT = [
+    ('istr_v2_lite0_fpn_recommended_without_relu_fruits_nuts_finetune.py',
+     ('roi_head.bbox_head.fc_act_cfg', 'roi_head.bbox_head.ffn_act_cfg',
+      'roi_head.bbox_head.dynamic_conv_cfg.act_cfg')),
+    ('istr_v2_lite0_fpn_recommended_without_embedding_start_fruits_nuts_'
+     'finetune.py', ('rpn_head.image_feat_scale', )),
+    ('istr_v2_lite0_fpn_recommended_without_box_matching_fruits_nuts_'
+     'finetune.py', ('train_cfg.rcnn', )),
+]
+
+
+@pytest.mark.parametrize('name,parts', LEAVE_ONE_OUT)
+def test_each_leave_one_out_config_puts_back_one_official_value(name, parts):
+
+    def inside(key):
+        return any(key == p or key.startswith(p + '.') for p in parts)
+
+    rec = _leaves(_load(REC_FT).model)
+    v2 = _leaves(_load(V2_FT).model)
+    got = _leaves(_load(name).model)
+    want = {k: v for k, v in rec.items() if not inside(k)}
+    want.update({k: v for k, v in v2.items() if inside(k)})
+    # a key v2 leaves at its default is spelled out at the default here
+    defaults = {'rpn_head.image_feat_scale': 1.0}
+    for key, value in defaults.items():
+        if inside(key) and key not in v2:
+            want[key] = value
+    assert got == want
+    assert {k for k in got if got[k] != rec.get(k)} != set()
